@@ -1,0 +1,39 @@
+//! Vigil's pure domain: everything that decides *whether* an order may exist, and nothing that
+//! talks to the outside world.
+//!
+//! This crate has no IO, no async runtime and no database or HTTP dependency (a `tidy` test in
+//! `vigil-testkit` enforces that). Everything here is a value or a pure function, so the rules
+//! that guard money can be tested exhaustively, including by property tests.
+//!
+//! Map of the crate:
+//! - [`ids`]: typed identifiers (`UserId`, `ProposalId`, `ExecutionId`, `ClientOrderId`, …).
+//! - [`money`]: `Decimal` inside named types (`Notional`, `Quantity`, `Price`).
+//! - [`market`]: `Market` (`BASE-QUOTE`), `Side`, `OrderType`, `OrderSize`, exchange `MarketRules`.
+//! - [`proposal`]: a trade proposal, its status machine and its sources.
+//! - [`execution`]: an execution and its state machine, as ONE transition table.
+//! - [`policy`]: a user's trading policy (caps, cooldown, anti-flip, budgets).
+//! - [`refusal`]: the named reasons an execution is refused.
+//! - [`guard`]: the safety rails as pure functions over a facts snapshot.
+//! - [`clock`]: the one seam through which time enters (`Clock`, `SystemClock`, `ManualClock`).
+//! - [`error`]: validation errors that name the field, the value and the expectation.
+
+pub mod clock;
+pub mod error;
+pub mod execution;
+pub mod guard;
+pub mod ids;
+pub mod market;
+pub mod money;
+pub mod policy;
+pub mod proposal;
+pub mod refusal;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::ValidationError;
+pub use execution::{Execution, ExecutionEvent, ExecutionState, IllegalTransition};
+pub use ids::{ClientOrderId, ExecutionId, ProposalId, ScanJobId, UserId};
+pub use market::{Asset, Market, MarketRules, MarketStatus, OrderSize, OrderType, Side};
+pub use money::{Notional, Price, Quantity};
+pub use policy::Policy;
+pub use proposal::{Proposal, ProposalSource, ProposalStatus, ProposalTransitionError};
+pub use refusal::Refusal;

@@ -1,0 +1,6 @@
+//! Test harness shared by Vigil's crates (a dev-dependency only, never a normal one).
+//!
+//! Modules are added as the parts they serve land: per-test PostgreSQL databases cloned from a
+//! migrated template (skipped with one clear line outside CI when PostgreSQL is unreachable,
+//! failing under `CI=true`), SQLite files, an in-process simulator on `127.0.0.1:0`, and tracing
+//! that stays silent unless `VIGIL_TEST_LOG` is set.
