@@ -1,0 +1,232 @@
+//! Tidy: the project's conventions, checked by machine rather than by review.
+//!
+//! - `vigil-core` stays pure: its dependency tree contains no tokio, sqlx or reqwest (STYLE 1).
+//! - Dependencies point the way DESIGN.md's "Parts" table says (the simulator never depends on
+//!   the client it is meant to test; the store and the client depend only on core).
+//! - Every Rust source file starts with a `//!` comment saying what it is for.
+//! - No source file grows past the length limit (split it into modules instead).
+//! - Money modules contain no `f64`/`f32` (money is `Decimal`).
+//!
+//! The test reads `cargo metadata` and the files on disk; it needs no network.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use serde_json::Value;
+
+const MAX_LINES: usize = 800;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Package name → names of its normal (non-dev, non-build) dependencies, for the whole graph.
+fn normal_dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
+    // Only the host platform's graph: resolving every target would download crates this machine
+    // never builds.
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    let host = String::from_utf8(rustc.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .expect("rustc -vV names the host");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &host,
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: BTreeMap<&str, &str> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let mut graph = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().unwrap() {
+        let name = names[node["id"].as_str().unwrap()].to_owned();
+        let deps: BTreeSet<String> = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k["kind"].is_null())
+            })
+            .map(|d| names[d["pkg"].as_str().unwrap()].to_owned())
+            .collect();
+        graph.entry(name).or_insert_with(BTreeSet::new).extend(deps);
+    }
+    graph
+}
+
+fn transitive(graph: &BTreeMap<String, BTreeSet<String>>, root: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(next) = todo.pop() {
+        for dep in graph.get(&next).into_iter().flatten() {
+            if seen.insert(dep.clone()) {
+                todo.push(dep.clone());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn core_has_no_io_or_async_dependencies() {
+    let graph = normal_dependency_graph();
+    // The walk itself must see through the graph, or the check below proves nothing.
+    assert!(
+        transitive(&graph, "vigil-store").contains("tokio"),
+        "graph walk misses tokio under vigil-store"
+    );
+    let deps = transitive(&graph, "vigil-core");
+    for banned in ["tokio", "sqlx", "reqwest", "sqlx-core", "hyper", "axum"] {
+        assert!(
+            !deps.contains(banned),
+            "vigil-core must stay pure, but depends on {banned}"
+        );
+    }
+}
+
+#[test]
+fn dependencies_point_the_way_the_design_says() {
+    let graph = normal_dependency_graph();
+    let vigil = |name: &str| -> BTreeSet<String> {
+        graph
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.starts_with("vigil-"))
+            .cloned()
+            .collect()
+    };
+    // Each part may depend only on the parts DESIGN.md lists for it.
+    let allowed: &[(&str, &[&str])] = &[
+        ("vigil-core", &[]),
+        ("vigil-store", &["vigil-core"]),
+        ("vigil-bitvavo", &["vigil-core"]),
+        ("vigil-sim", &["vigil-core"]),
+        (
+            "vigil-engine",
+            &["vigil-core", "vigil-store", "vigil-bitvavo"],
+        ),
+        (
+            "vigil-server",
+            &["vigil-core", "vigil-store", "vigil-bitvavo", "vigil-engine"],
+        ),
+    ];
+    for (package, may) in allowed {
+        let may: BTreeSet<String> = may.iter().map(|s| (*s).to_owned()).collect();
+        let has = vigil(package);
+        let extra: Vec<_> = has.difference(&may).collect();
+        assert!(extra.is_empty(), "{package} must not depend on {extra:?}");
+    }
+    // No library depends on the test harness.
+    for (package, deps) in &graph {
+        if package.starts_with("vigil-") {
+            assert!(
+                !deps.contains("vigil-testkit"),
+                "{package} has vigil-testkit as a normal dependency"
+            );
+        }
+    }
+}
+
+fn rust_sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![workspace_root().join("crates")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() > 10,
+        "found too few Rust files; is the walk broken?"
+    );
+    files
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let missing: Vec<_> = rust_sources()
+        .into_iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            !first.trim_start().starts_with("//!")
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files without a //! module comment: {missing:#?}"
+    );
+}
+
+#[test]
+fn no_source_file_is_too_long() {
+    let long: Vec<_> = rust_sources()
+        .into_iter()
+        .filter_map(|path| {
+            let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", path.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines (split them): {long:#?}"
+    );
+}
+
+#[test]
+fn money_modules_use_no_floating_point() {
+    let root = workspace_root();
+    let money_dirs = ["crates/core/src", "crates/store/src", "crates/bitvavo/src"];
+    let offenders: Vec<_> = rust_sources()
+        .into_iter()
+        .filter(|p| money_dirs.iter().any(|d| p.starts_with(root.join(d))))
+        .filter(|p| {
+            std::fs::read_to_string(p).unwrap().lines().any(|line| {
+                let code = line.split("//").next().unwrap_or("");
+                code.split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .any(|w| w == "f64" || w == "f32")
+            })
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "floating point in money code: {offenders:#?}"
+    );
+}
