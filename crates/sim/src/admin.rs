@@ -117,7 +117,7 @@ fn route(
                 .find_map(|p| p.strip_prefix("market="))
                 .unwrap_or("");
             let price = shared.price(market).map_err(|e| admin_error(&e))?;
-            Ok(json!({ "market": market, "price": price }))
+            Ok(json!({ "market": market, "price": price.normalize().to_string() }))
         }
         ("POST", "/_sim/price") => {
             let p: SetPrice = parse(body)?;
