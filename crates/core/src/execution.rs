@@ -164,6 +164,9 @@ pub enum ExecutionEvent {
         signed_at: Timestamp,
         /// The request's access window in milliseconds.
         access_window_ms: u32,
+        /// What the order is worth as preflight valued it: recorded with `SUBMITTING` so the
+        /// daily cap counts this in-flight order from the moment it may exist (I7).
+        notional: Notional,
     },
     /// The last check before the send failed; nothing was sent (fail closed).
     SendAborted {
@@ -311,9 +314,11 @@ impl Execution {
             ExecutionEvent::SubmitCommitted {
                 signed_at,
                 access_window_ms,
+                notional,
             } => {
                 next.signed_at = Some(*signed_at);
                 next.access_window_ms = Some(*access_window_ms);
+                next.notional = *notional;
             }
             ExecutionEvent::SendAborted { reason } => {
                 next.failure = Some(format!("send aborted: {reason}"))
@@ -384,6 +389,42 @@ mod tests {
     }
 
     #[test]
+    fn i7_submit_committed_records_the_notional_the_caps_count() {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let claimed = Execution {
+            id: ExecutionId::new(),
+            user_id: UserId::new(),
+            proposal_id: ProposalId::new(),
+            client_order_id: ClientOrderId::new(),
+            market: Market::parse("BTC-EUR").unwrap(),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            size: OrderSize::Quote(Notional::from_whole(20)),
+            limit_price: None,
+            notional: Notional::ZERO,
+            state: ExecutionState::Claimed,
+            outcome_unknown: false,
+            refusal: None,
+            failure: None,
+            exchange_order_id: None,
+            signed_at: None,
+            access_window_ms: None,
+            filled_notional: Notional::ZERO,
+            created_at: t,
+            updated_at: t,
+        };
+        let event = ExecutionEvent::SubmitCommitted {
+            signed_at: t,
+            access_window_ms: 5_000,
+            notional: Notional::from_whole(20),
+        };
+        let next = claimed.apply(&event, t).unwrap();
+        assert_eq!(next.state, ExecutionState::Submitting);
+        assert_eq!(next.notional, Notional::from_whole(20));
+        assert_eq!(next.signed_at, Some(t));
+    }
+
+    #[test]
     fn i2_no_acceptance_without_submitting() {
         let err = ExecutionState::Claimed
             .apply(&ExecutionEvent::Accepted {
@@ -405,6 +446,7 @@ mod tests {
             ExecutionEvent::SubmitCommitted {
                 signed_at: t,
                 access_window_ms: 10_000,
+                notional: Notional::from_whole(10),
             },
             ExecutionEvent::SendAborted { reason: "r".into() },
             ExecutionEvent::Accepted {

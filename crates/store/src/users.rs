@@ -1,0 +1,589 @@
+//! Users and what belongs to them: API tokens, the trading policy, the allowlist (I5) and the
+//! kill switches (I4). Every operator change to policy, allowlist and kill switches is written
+//! to `audit_log` in the same transaction as the change (I11).
+
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+use vigil_core::{Market, Notional, Policy, Timestamp, UserId};
+
+use crate::{
+    audit,
+    db::{args, Conn},
+    error::StoreError,
+    model::{
+        validate_user_name, ApiToken, Attribution, AuditEntry, KillSwitchScope, KillSwitches,
+        TokenHash, User,
+    },
+    rows,
+    txn_retry::{run_transaction, StoreTxn, TxnMode},
+    Store,
+};
+
+fn user_target(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+pub(crate) async fn policy_read(conn: &mut Conn<'_>, user: UserId) -> Result<Policy, StoreError> {
+    let row = conn
+        .fetch_optional(
+            "policy_get",
+            "SELECT trading_enabled, order_notional_max, daily_notional_max, cooldown_minutes, \
+             anti_flip_minutes, auto_approve, llm_daily_budget FROM policies WHERE user_id = $1",
+            args![user.as_uuid()],
+        )
+        .await?;
+    // No row means the careful default: trading disabled until an operator enables it.
+    let Some(row) = row else {
+        return Ok(Policy::default());
+    };
+    let minutes = |column: &str| -> Result<u32, StoreError> {
+        u32::try_from(row.i64(column)?).map_err(|e| StoreError::invalid(column, e))
+    };
+    let notional = |column: &str| -> Result<Notional, StoreError> {
+        Notional::non_negative(column, row.decimal(column)?)
+            .map_err(|e| StoreError::invalid(column, e))
+    };
+    Ok(Policy {
+        trading_enabled: row.bool("trading_enabled")?,
+        order_notional_max: notional("order_notional_max")?,
+        daily_notional_max: notional("daily_notional_max")?,
+        cooldown_minutes: minutes("cooldown_minutes")?,
+        anti_flip_minutes: minutes("anti_flip_minutes")?,
+        auto_approve: row.bool("auto_approve")?,
+        llm_daily_budget: row.decimal("llm_daily_budget")?,
+    })
+}
+
+pub(crate) async fn allowlist_read(
+    conn: &mut Conn<'_>,
+    user: UserId,
+) -> Result<BTreeSet<Market>, StoreError> {
+    let found = conn
+        .fetch_all(
+            "allowlist_list",
+            "SELECT market FROM allowlist WHERE user_id = $1 ORDER BY market",
+            args![user.as_uuid()],
+        )
+        .await?;
+    found
+        .iter()
+        .map(|row| {
+            let text = row.text("market")?;
+            Market::parse(&text).map_err(|e| StoreError::invalid("allowlist.market", e))
+        })
+        .collect()
+}
+
+pub(crate) async fn kill_switches_read(
+    conn: &mut Conn<'_>,
+    user: UserId,
+) -> Result<KillSwitches, StoreError> {
+    let row = conn
+        .fetch_optional(
+            "kill_switch_read",
+            "SELECT g.kill_switch AS global_on, u.kill_switch AS user_on \
+             FROM global_settings g, users u WHERE g.id = 1 AND u.id = $1",
+            args![user.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            key: user.to_string(),
+        })?;
+    Ok(KillSwitches {
+        global: row.bool("global_on")?,
+        user: row.bool("user_on")?,
+    })
+}
+
+async fn global_kill_switch_read(conn: &mut Conn<'_>) -> Result<bool, StoreError> {
+    let row = conn
+        .fetch_optional(
+            "kill_switch_read",
+            "SELECT kill_switch FROM global_settings WHERE id = 1",
+            vec![],
+        )
+        .await?
+        .ok_or_else(|| {
+            StoreError::invalid(
+                "global_settings",
+                "the settings row is missing; run `vigil migrate`",
+            )
+        })?;
+    row.bool("kill_switch")
+}
+
+fn policy_json(policy: &Policy) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(policy).map_err(|e| StoreError::invalid("policies", e))
+}
+
+impl StoreTxn {
+    /// Reads both kill switches for `user` inside the caller's transaction (the `SUBMITTING`
+    /// transaction re-reads them here, I4).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user, or a database error.
+    pub async fn kill_switch_read_in_txn(
+        &mut self,
+        user: UserId,
+    ) -> Result<KillSwitches, StoreError> {
+        kill_switches_read(&mut self.conn(), user).await
+    }
+}
+
+impl Store {
+    /// Creates a user (kill switch off, no policy row: the default policy applies).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for a bad name; [`StoreError::ConstraintViolation`]
+    /// (`users_name_key`) when the name is taken.
+    pub async fn user_create(
+        &self,
+        name: &str,
+        is_admin: bool,
+        at: Timestamp,
+    ) -> Result<User, StoreError> {
+        validate_user_name(name).map_err(|e| StoreError::InvalidInput(vec![e]))?;
+        let user = User {
+            id: UserId::new(),
+            name: name.to_owned(),
+            is_admin,
+            kill_switch: false,
+            created_at: crate::to_stored_precision(at),
+        };
+        let row = user.clone();
+        run_transaction(&self.inner, "user_create", TxnMode::Write, move |txn| {
+            let row = row.clone();
+            Box::pin(async move {
+                txn.conn()
+                    .execute(
+                        "user_create",
+                        "INSERT INTO users (id, name, is_admin, kill_switch, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                        args![
+                            row.id.as_uuid(),
+                            row.name,
+                            row.is_admin,
+                            false,
+                            row.created_at
+                        ],
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(user)
+    }
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub async fn user_get(&self, id: UserId) -> Result<User, StoreError> {
+        let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLUMNS);
+        let mut pooled = self.acquire().await?;
+        let row = pooled
+            .conn()
+            .fetch_optional("user_get", &sql, args![id.as_uuid()])
+            .await
+            .map_err(|e| self.classify(e))?;
+        match row {
+            Some(row) => rows::user(&row),
+            None => Err(StoreError::NotFound {
+                what: "user",
+                key: id.to_string(),
+            }),
+        }
+    }
+
+    /// The user with this name.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub async fn user_get_by_name(&self, name: &str) -> Result<User, StoreError> {
+        let sql = format!("SELECT {} FROM users WHERE name = $1", rows::USER_COLUMNS);
+        let mut pooled = self.acquire().await?;
+        let row = pooled
+            .conn()
+            .fetch_optional("user_get_by_name", &sql, args![name])
+            .await
+            .map_err(|e| self.classify(e))?;
+        match row {
+            Some(row) => rows::user(&row),
+            None => Err(StoreError::NotFound {
+                what: "user named",
+                key: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Every user, by name (at most [`crate::LIST_LIMIT_MAX`]).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn user_list(&self) -> Result<Vec<User>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM users ORDER BY name LIMIT $1",
+            rows::USER_COLUMNS
+        );
+        let mut pooled = self.acquire().await?;
+        let found = pooled
+            .conn()
+            .fetch_all("user_list", &sql, args![rows::limit(crate::LIST_LIMIT_MAX)])
+            .await
+            .map_err(|e| self.classify(e))?;
+        found.iter().map(rows::user).collect()
+    }
+
+    /// Registers an API token by its hash (the token itself is never stored).
+    ///
+    /// # Errors
+    /// [`StoreError::ConstraintViolation`] (`api_tokens_token_sha256_key`) for a hash already
+    /// registered; a foreign-key violation for an unknown user.
+    pub async fn api_token_create(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        at: Timestamp,
+    ) -> Result<ApiToken, StoreError> {
+        let token = ApiToken {
+            id: Uuid::new_v4(),
+            user_id: user,
+            created_at: crate::to_stored_precision(at),
+            revoked_at: None,
+        };
+        let (row, hex) = (token.clone(), hash.to_hex());
+        run_transaction(
+            &self.inner,
+            "api_token_create",
+            TxnMode::Write,
+            move |txn| {
+                let (row, hex) = (row.clone(), hex.clone());
+                Box::pin(async move {
+                    txn.conn()
+                        .execute(
+                            "api_token_create",
+                            "INSERT INTO api_tokens (id, user_id, token_sha256, created_at) \
+                         VALUES ($1, $2, $3, $4)",
+                            args![row.id, row.user_id.as_uuid(), hex, row.created_at],
+                        )
+                        .await?;
+                    Ok(())
+                })
+            },
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// The unrevoked token with this hash, if any (a revoked token is never returned, so a
+    /// caller cannot forget to check).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn api_token_find_active(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let mut pooled = self.acquire().await?;
+        let row = pooled
+            .conn()
+            .fetch_optional(
+                "api_token_find_active",
+                "SELECT id, user_id, created_at, revoked_at FROM api_tokens \
+                 WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                args![hash.to_hex()],
+            )
+            .await
+            .map_err(|e| self.classify(e))?;
+        row.as_ref().map(rows::api_token).transpose()
+    }
+
+    /// Revokes a token (idempotent: revoking twice keeps the first time), audited.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown token.
+    pub async fn api_token_revoke(&self, id: Uuid, by: &Attribution) -> Result<(), StoreError> {
+        let by = by.clone();
+        run_transaction(
+            &self.inner,
+            "api_token_revoke",
+            TxnMode::Write,
+            move |txn| {
+                let by = by.clone();
+                Box::pin(async move {
+                    let mut conn = txn.conn();
+                    let row = conn
+                        .fetch_optional(
+                            "api_token_revoke",
+                            "SELECT revoked_at FROM api_tokens WHERE id = $1",
+                            args![id],
+                        )
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound {
+                            what: "api token",
+                            key: id.to_string(),
+                        })?;
+                    if row.opt_time("revoked_at")?.is_some() {
+                        return Ok(());
+                    }
+                    conn.execute(
+                    "api_token_revoke",
+                    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    args![id, by.at],
+                )
+                .await?;
+                    let entry = AuditEntry::new(
+                        &by,
+                        "api_token.revoke",
+                        format!("api_token:{id}"),
+                        None,
+                        None,
+                    );
+                    audit::append(&mut conn, &entry).await
+                })
+            },
+        )
+        .await
+    }
+
+    /// The user's policy; the careful default when none was set.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidData`] when the stored policy does not parse.
+    pub async fn policy_get(&self, user: UserId) -> Result<Policy, StoreError> {
+        let mut pooled = self.acquire().await?;
+        policy_read(&mut pooled.conn(), user)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Replaces the user's policy after validating it, recording before and after in
+    /// `audit_log` in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] with every problem when the policy is invalid;
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn policy_set(
+        &self,
+        user: UserId,
+        policy: &Policy,
+        by: &Attribution,
+    ) -> Result<(), StoreError> {
+        policy.validate().map_err(StoreError::InvalidInput)?;
+        let (policy, by) = (policy.clone(), by.clone());
+        run_transaction(&self.inner, "policy_set", TxnMode::UserSection(user), move |txn| {
+            let (policy, by) = (policy.clone(), by.clone());
+            Box::pin(async move {
+                let mut conn = txn.conn();
+                let before = policy_read(&mut conn, user).await?;
+                conn.execute(
+                    "policy_set",
+                    "INSERT INTO policies (user_id, trading_enabled, order_notional_max, \
+                     daily_notional_max, cooldown_minutes, anti_flip_minutes, auto_approve, \
+                     llm_daily_budget, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (user_id) DO UPDATE SET trading_enabled = excluded.trading_enabled, \
+                     order_notional_max = excluded.order_notional_max, \
+                     daily_notional_max = excluded.daily_notional_max, \
+                     cooldown_minutes = excluded.cooldown_minutes, \
+                     anti_flip_minutes = excluded.anti_flip_minutes, \
+                     auto_approve = excluded.auto_approve, \
+                     llm_daily_budget = excluded.llm_daily_budget, updated_at = excluded.updated_at",
+                    args![
+                        user.as_uuid(),
+                        policy.trading_enabled,
+                        policy.order_notional_max.value(),
+                        policy.daily_notional_max.value(),
+                        i64::from(policy.cooldown_minutes),
+                        i64::from(policy.anti_flip_minutes),
+                        policy.auto_approve,
+                        policy.llm_daily_budget,
+                        by.at,
+                    ],
+                )
+                .await?;
+                let entry = AuditEntry::new(
+                    &by,
+                    "policy.set",
+                    user_target(user),
+                    Some(policy_json(&before)?),
+                    Some(policy_json(&policy)?),
+                );
+                audit::append(&mut conn, &entry).await
+            })
+        })
+        .await
+    }
+
+    /// Adds a market to the user's allowlist, audited. Returns whether it was added (false:
+    /// it was already there, and nothing was written).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn allowlist_add(
+        &self,
+        user: UserId,
+        market: &Market,
+        by: &Attribution,
+    ) -> Result<bool, StoreError> {
+        self.allowlist_change(user, market, by, true).await
+    }
+
+    /// Removes a market from the user's allowlist, audited. Returns whether it was removed.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn allowlist_remove(
+        &self,
+        user: UserId,
+        market: &Market,
+        by: &Attribution,
+    ) -> Result<bool, StoreError> {
+        self.allowlist_change(user, market, by, false).await
+    }
+
+    async fn allowlist_change(
+        &self,
+        user: UserId,
+        market: &Market,
+        by: &Attribution,
+        add: bool,
+    ) -> Result<bool, StoreError> {
+        let (market, by) = (market.to_string(), by.clone());
+        let operation = if add {
+            "allowlist_add"
+        } else {
+            "allowlist_remove"
+        };
+        run_transaction(
+            &self.inner,
+            operation,
+            TxnMode::UserSection(user),
+            move |txn| {
+                let (market, by) = (market.clone(), by.clone());
+                Box::pin(async move {
+                    let mut conn = txn.conn();
+                    let changed = if add {
+                        conn.execute(
+                        operation,
+                        "INSERT INTO allowlist (user_id, market, added_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (user_id, market) DO NOTHING",
+                        args![user.as_uuid(), market.as_str(), by.at],
+                    )
+                    .await?
+                    } else {
+                        conn.execute(
+                            operation,
+                            "DELETE FROM allowlist WHERE user_id = $1 AND market = $2",
+                            args![user.as_uuid(), market.as_str()],
+                        )
+                        .await?
+                    } > 0;
+                    if changed {
+                        let (action, before, after) = if add {
+                            ("allowlist.add", None, Some(serde_json::json!(market)))
+                        } else {
+                            ("allowlist.remove", Some(serde_json::json!(market)), None)
+                        };
+                        let entry = AuditEntry::new(&by, action, user_target(user), before, after);
+                        audit::append(&mut conn, &entry).await?;
+                    }
+                    Ok(changed)
+                })
+            },
+        )
+        .await
+    }
+
+    /// The user's allowlist (empty: every market is refused, I5).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidData`] for a stored market that does not parse.
+    pub async fn allowlist_list(&self, user: UserId) -> Result<BTreeSet<Market>, StoreError> {
+        let mut pooled = self.acquire().await?;
+        allowlist_read(&mut pooled.conn(), user)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The global kill switch.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn kill_switch_read_global(&self) -> Result<bool, StoreError> {
+        let mut pooled = self.acquire().await?;
+        global_kill_switch_read(&mut pooled.conn())
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Both kill switches that apply to `user`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn kill_switch_read(&self, user: UserId) -> Result<KillSwitches, StoreError> {
+        let mut pooled = self.acquire().await?;
+        kill_switches_read(&mut pooled.conn(), user)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Turns a kill switch on or off, audited with before and after. Returns the previous
+    /// value. Setting a user's switch waits for that user's running section (PostgreSQL row
+    /// lock), so an execution that committed `SUBMITTING` before the switch is on is the last.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn kill_switch_set(
+        &self,
+        scope: KillSwitchScope,
+        on: bool,
+        by: &Attribution,
+    ) -> Result<bool, StoreError> {
+        let by = by.clone();
+        let mode = match scope {
+            KillSwitchScope::Global => TxnMode::Write,
+            KillSwitchScope::User(user) => TxnMode::UserSection(user),
+        };
+        run_transaction(&self.inner, "kill_switch_set", mode, move |txn| {
+            let by = by.clone();
+            Box::pin(async move {
+                let mut conn = txn.conn();
+                let (before, target) = match scope {
+                    KillSwitchScope::Global => {
+                        let before = global_kill_switch_read(&mut conn).await?;
+                        conn.execute(
+                            "kill_switch_set",
+                            "UPDATE global_settings SET kill_switch = $1, updated_at = $2 WHERE id = 1",
+                            args![on, by.at],
+                        )
+                        .await?;
+                        (before, "global".to_owned())
+                    }
+                    KillSwitchScope::User(user) => {
+                        let before = kill_switches_read(&mut conn, user).await?.user;
+                        conn.execute(
+                            "kill_switch_set",
+                            "UPDATE users SET kill_switch = $1 WHERE id = $2",
+                            args![on, user.as_uuid()],
+                        )
+                        .await?;
+                        (before, user_target(user))
+                    }
+                };
+                let entry = AuditEntry::new(
+                    &by,
+                    "kill_switch.set",
+                    target,
+                    Some(serde_json::json!(before)),
+                    Some(serde_json::json!(on)),
+                );
+                audit::append(&mut conn, &entry).await?;
+                Ok(before)
+            })
+        })
+        .await
+    }
+}
