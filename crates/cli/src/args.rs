@@ -1,0 +1,310 @@
+//! The command line, as clap derives it: every subcommand, flag and its help text.
+//!
+//! Parsing here only shapes the input; values are validated into domain types by the commands
+//! (and configuration by `config`), so every error names the flag and what was expected.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Vigil: a hardened trade executor for Bitvavo.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    /// Configuration file (TOML). Default: ./vigil.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE", env = "VIGIL_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    /// Default: sqlite://./vigil-data/vigil.db
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+
+    /// Who is acting, recorded in the audit log. Default: $USER, else "cli".
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the database, a first user with an API token (printed once), and a default policy
+    /// with trading DISABLED and an EMPTY allowlist (deny by default).
+    Init(InitArgs),
+    /// Apply the database migrations.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Show or change a user's trading policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Manage a user's market allowlist (deny by default).
+    #[command(subcommand)]
+    Allowlist(AllowlistCommand),
+    /// Stop (or allow) all trading, globally or for one user.
+    #[command(subcommand)]
+    KillSwitch(KillSwitchCommand),
+    /// Create, inspect, approve and reject trade proposals.
+    #[command(subcommand)]
+    Proposals(ProposalsCommand),
+    /// Run the Bitvavo-compatible exchange simulator (its accounts, markets and faults come from
+    /// the [sim] table of the configuration file; without one, the demo configuration).
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Name of the first user (an admin).
+    #[arg(long, default_value = "operator")]
+    pub(crate) user: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Add a user and print their API token once.
+    Add {
+        /// The user's name (letters, digits, '-', '_', '.'; 1 to 64 characters).
+        name: String,
+        /// Give the user the admin role.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserFlag {
+    /// The user's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Show a user's policy.
+    Show {
+        #[command(flatten)]
+        user: UserFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Change fields of a user's policy; fields not given keep their value.
+    Set(PolicySetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PolicySetArgs {
+    #[command(flatten)]
+    pub(crate) user: UserFlag,
+    /// Allow this user to trade at all.
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) trading_enabled: Option<bool>,
+    /// The largest order, in the quote currency (e.g. 25).
+    #[arg(long, value_name = "AMOUNT")]
+    pub(crate) order_notional_max: Option<String>,
+    /// The most that may be ordered per UTC day, in the quote currency.
+    #[arg(long, value_name = "AMOUNT")]
+    pub(crate) daily_notional_max: Option<String>,
+    /// Minutes between two orders on one market.
+    #[arg(long, value_name = "MINUTES")]
+    pub(crate) cooldown_minutes: Option<u32>,
+    /// Minutes before an opposite-side order on one market.
+    #[arg(long, value_name = "MINUTES")]
+    pub(crate) anti_flip_minutes: Option<u32>,
+    /// Approve strategy and advisor proposals without a person.
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) auto_approve: Option<bool>,
+    /// The LLM advisor's daily budget for this user, in USD.
+    #[arg(long, value_name = "AMOUNT")]
+    pub(crate) llm_daily_budget: Option<String>,
+    /// Why, for the audit log.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AllowlistCommand {
+    /// Allow markets for a user.
+    Add(AllowlistChangeArgs),
+    /// Remove markets from a user's allowlist.
+    Remove(AllowlistChangeArgs),
+    /// List a user's allowed markets.
+    List {
+        #[command(flatten)]
+        user: UserFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AllowlistChangeArgs {
+    #[command(flatten)]
+    pub(crate) user: UserFlag,
+    /// Markets of the form BASE-QUOTE, e.g. BTC-EUR.
+    #[arg(required = true, value_name = "MARKET")]
+    pub(crate) markets: Vec<String>,
+    /// Why, for the audit log.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KillSwitchScope {
+    /// The user whose switch to use; without it, the global switch.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KillSwitchCommand {
+    /// Turn the switch on: no order will be placed.
+    On {
+        #[command(flatten)]
+        scope: KillSwitchScope,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Turn the switch off.
+    Off {
+        #[command(flatten)]
+        scope: KillSwitchScope,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show the switch.
+    Status {
+        #[command(flatten)]
+        scope: KillSwitchScope,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum OrderTypeArg {
+    /// Fill now at the market price.
+    Market,
+    /// Rest in the book at a limit price.
+    Limit,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProposalsCommand {
+    /// Create a PENDING proposal.
+    Create(ProposalCreateArgs),
+    /// List proposals.
+    List {
+        /// Only this user's.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only proposals with this status (PENDING, APPROVED, …).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one proposal.
+    Show {
+        /// The proposal id.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Approve a PENDING proposal.
+    Approve {
+        /// The proposal id.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Reject a PENDING proposal.
+    Reject {
+        /// The proposal id.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProposalCreateArgs {
+    #[command(flatten)]
+    pub(crate) user: UserFlag,
+    /// The market, e.g. BTC-EUR.
+    #[arg(long)]
+    pub(crate) market: String,
+    /// buy or sell.
+    #[arg(long)]
+    pub(crate) side: String,
+    /// Spend (buy) or receive (sell) this much of the quote currency (market orders).
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        conflicts_with = "amount",
+        required_unless_present = "amount",
+        allow_negative_numbers = true
+    )]
+    pub(crate) amount_quote: Option<String>,
+    /// This much of the base asset.
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
+    pub(crate) amount: Option<String>,
+    /// market or limit.
+    #[arg(long, value_enum, default_value = "market")]
+    pub(crate) order_type: OrderTypeArg,
+    /// The limit price (limit orders only).
+    #[arg(long, value_name = "PRICE", allow_negative_numbers = true)]
+    pub(crate) limit_price: Option<String>,
+    /// Minutes until the proposal expires.
+    #[arg(long, default_value_t = 60, allow_negative_numbers = true)]
+    pub(crate) ttl_minutes: i64,
+    /// Why, in words a person can check.
+    #[arg(long, default_value = "")]
+    pub(crate) rationale: String,
+    #[command(flatten)]
+    pub(crate) json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:18080")]
+    pub(crate) listen: SocketAddr,
+    /// Seed of the price path and of generated faults.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

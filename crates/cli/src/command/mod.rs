@@ -1,0 +1,125 @@
+//! The subcommands: each module turns validated arguments into store (or simulator) calls and
+//! prints the result. Shared here: opening the store, naming the actor, and the typed errors the
+//! exit codes are chosen from.
+
+mod init;
+mod policy;
+mod proposals;
+mod sim;
+mod users;
+
+use std::{collections::BTreeMap, process::ExitCode};
+
+use vigil_core::{Clock, SystemClock, ValidationError};
+use vigil_store::{Attribution, Store, StoreOptions, User};
+
+use crate::{args::Cli, args::Command, config::Config};
+
+/// A problem a command found in what it was asked to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommandError {
+    /// The input is wrong; the message names each field and what was expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl CommandError {
+    /// One error listing every validation problem.
+    pub(crate) fn invalid(problems: &[ValidationError]) -> CommandError {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        CommandError::Invalid(format!(
+            "the input has {} problem(s); nothing was written:\n{}",
+            problems.len(),
+            lines.join("\n")
+        ))
+    }
+}
+
+/// What every command that touches the database needs.
+pub(crate) struct Context {
+    pub(crate) store: Store,
+    pub(crate) clock: SystemClock,
+    pub(crate) actor: String,
+}
+
+impl Context {
+    /// Who acted and when, for the audit log.
+    pub(crate) fn attribution(&self, reason: Option<&str>) -> Attribution {
+        let by = Attribution::new(self.actor.clone(), self.clock.now());
+        match reason {
+            Some(reason) => by.because(reason),
+            None => by,
+        }
+    }
+
+    /// The user with this name, or a not-found error that says how to list users.
+    pub(crate) async fn user(&self, name: &str) -> anyhow::Result<User> {
+        match self.store.user_get_by_name(name).await {
+            Ok(user) => Ok(user),
+            Err(vigil_store::StoreError::NotFound { .. }) => Err(CommandError::NotFound(format!(
+                "no user named {name:?}; `vigil users list` shows the users"
+            ))
+            .into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Opens the configured store and applies pending migrations.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(
+        &config.database_url,
+        StoreOptions {
+            jitter_seed: u64::from(std::process::id()),
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Runs the chosen subcommand.
+pub(crate) async fn run(
+    cli: Cli,
+    config: Config,
+    env: BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    if let Command::Sim(args) = &cli.command {
+        return sim::run(args, &config).await;
+    }
+    let actor = cli
+        .actor
+        .clone()
+        .or_else(|| env.get("USER").cloned())
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| "cli".to_owned());
+    let store = open_store(&config).await?;
+    let ctx = Context {
+        store,
+        clock: SystemClock,
+        actor,
+    };
+    let result = match cli.command {
+        Command::Init(args) => init::run(&ctx, &args).await,
+        Command::Migrate => {
+            // open_store has applied them.
+            println!("migrations applied to {}", ctx.store.url());
+            Ok(crate::exit::SUCCESS)
+        }
+        Command::Users(command) => users::run(&ctx, command).await,
+        Command::Policy(command) => policy::run(&ctx, command).await,
+        Command::Allowlist(command) => policy::allowlist(&ctx, command).await,
+        Command::KillSwitch(command) => policy::kill_switch(&ctx, command).await,
+        Command::Proposals(command) => proposals::run(&ctx, command).await,
+        Command::Sim(_) => Ok(crate::exit::SUCCESS),
+    };
+    ctx.store.close().await;
+    result
+}

@@ -1,0 +1,252 @@
+//! The operator's controls over a user: `vigil policy`, `vigil allowlist`, `vigil kill-switch`.
+//! Every change goes to `audit_log` (who, when, before, after) inside the store.
+
+use std::{process::ExitCode, str::FromStr};
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use vigil_core::{Market, Notional, ValidationError};
+use vigil_store::KillSwitchScope;
+
+use super::{CommandError, Context};
+use crate::{
+    args::{AllowlistCommand, KillSwitchCommand, PolicyCommand, PolicySetArgs},
+    exit, output,
+};
+
+pub(crate) async fn run(ctx: &Context, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Show { user, json } => {
+            let user = ctx.user(&user.user).await?;
+            let policy = ctx.store.policy_get(user.id).await?;
+            if json.json {
+                output::json(&json!({ "user": user.name, "policy": policy }))?;
+            } else {
+                output::fields(&[
+                    ("user", user.name),
+                    ("trading_enabled", policy.trading_enabled.to_string()),
+                    ("order_notional_max", policy.order_notional_max.to_string()),
+                    ("daily_notional_max", policy.daily_notional_max.to_string()),
+                    ("cooldown_minutes", policy.cooldown_minutes.to_string()),
+                    ("anti_flip_minutes", policy.anti_flip_minutes.to_string()),
+                    ("auto_approve", policy.auto_approve.to_string()),
+                    ("llm_daily_budget", policy.llm_daily_budget.to_string()),
+                ]);
+            }
+        }
+        PolicyCommand::Set(args) => set(ctx, args).await?,
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
+    // Parse every flag first and report all problems together, before looking anything up.
+    let mut problems = Vec::new();
+    let mut notional = |flag: &str, text: &Option<String>| -> Option<Notional> {
+        let text = text.as_deref()?;
+        Decimal::from_str(text.trim())
+            .map_err(|_| ValidationError::new(flag, text, "a decimal amount such as 25"))
+            .and_then(|d| Notional::non_negative(flag, d))
+            .map_err(|e| problems.push(e))
+            .ok()
+    };
+    let order_max = notional("--order-notional-max", &args.order_notional_max);
+    let daily_max = notional("--daily-notional-max", &args.daily_notional_max);
+    let budget = notional("--llm-daily-budget", &args.llm_daily_budget);
+    if !problems.is_empty() {
+        return Err(CommandError::invalid(&problems).into());
+    }
+    let user = ctx.user(&args.user.user).await?;
+    let before = ctx.store.policy_get(user.id).await?;
+    let mut policy = before.clone();
+    if let Some(v) = args.trading_enabled {
+        policy.trading_enabled = v;
+    }
+    if let Some(v) = order_max {
+        policy.order_notional_max = v;
+    }
+    if let Some(v) = daily_max {
+        policy.daily_notional_max = v;
+    }
+    if let Some(v) = args.cooldown_minutes {
+        policy.cooldown_minutes = v;
+    }
+    if let Some(v) = args.anti_flip_minutes {
+        policy.anti_flip_minutes = v;
+    }
+    if let Some(v) = args.auto_approve {
+        policy.auto_approve = v;
+    }
+    if let Some(v) = budget {
+        policy.llm_daily_budget = v.value();
+    }
+    if policy == before {
+        println!("policy of {} unchanged", user.name);
+        return Ok(());
+    }
+    match ctx
+        .store
+        .policy_set(user.id, &policy, &ctx.attribution(args.reason.as_deref()))
+        .await
+    {
+        Ok(()) => {}
+        Err(vigil_store::StoreError::InvalidInput(problems)) => {
+            return Err(CommandError::invalid(&problems).into())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    println!(
+        "policy of {} updated (recorded in the audit log)",
+        user.name
+    );
+    Ok(())
+}
+
+pub(crate) async fn allowlist(
+    ctx: &Context,
+    command: AllowlistCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        AllowlistCommand::Add(args) => {
+            change(
+                ctx,
+                &args.user.user,
+                &args.markets,
+                args.reason.as_deref(),
+                true,
+            )
+            .await?
+        }
+        AllowlistCommand::Remove(args) => {
+            change(
+                ctx,
+                &args.user.user,
+                &args.markets,
+                args.reason.as_deref(),
+                false,
+            )
+            .await?
+        }
+        AllowlistCommand::List { user, json } => {
+            let user = ctx.user(&user.user).await?;
+            let markets: Vec<String> = ctx
+                .store
+                .allowlist_list(user.id)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if json.json {
+                output::json(&json!({ "user": user.name, "markets": markets }))?;
+            } else if markets.is_empty() {
+                println!(
+                    "{}: the allowlist is empty: every market is refused (deny by default)",
+                    user.name
+                );
+            } else {
+                for market in markets {
+                    println!("{market}");
+                }
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn change(
+    ctx: &Context,
+    user: &str,
+    markets: &[String],
+    reason: Option<&str>,
+    add: bool,
+) -> anyhow::Result<()> {
+    let (parsed, problems): (Vec<_>, Vec<_>) = markets
+        .iter()
+        .map(|m| Market::parse(m))
+        .partition(Result::is_ok);
+    if !problems.is_empty() {
+        let problems: Vec<ValidationError> = problems.into_iter().filter_map(Result::err).collect();
+        return Err(CommandError::invalid(&problems).into());
+    }
+    let user = ctx.user(user).await?;
+    let by = ctx.attribution(reason);
+    for market in parsed.into_iter().filter_map(Result::ok) {
+        let changed = if add {
+            ctx.store.allowlist_add(user.id, &market, &by).await?
+        } else {
+            ctx.store.allowlist_remove(user.id, &market, &by).await?
+        };
+        let verb = match (add, changed) {
+            (true, true) => "added to",
+            (true, false) => "already on",
+            (false, true) => "removed from",
+            (false, false) => "was not on",
+        };
+        println!("{market} {verb} the allowlist of {}", user.name);
+    }
+    Ok(())
+}
+
+pub(crate) async fn kill_switch(
+    ctx: &Context,
+    command: KillSwitchCommand,
+) -> anyhow::Result<ExitCode> {
+    let (scope, on, reason) = match command {
+        KillSwitchCommand::On { scope, reason } => (scope, true, reason),
+        KillSwitchCommand::Off { scope, reason } => (scope, false, reason),
+        KillSwitchCommand::Status { scope, json } => {
+            let (label, state) = match &scope.user {
+                None => (
+                    "global".to_owned(),
+                    ctx.store.kill_switch_read_global().await?,
+                ),
+                Some(name) => {
+                    let user = ctx.user(name).await?;
+                    (
+                        format!("user {}", user.name),
+                        ctx.store.kill_switch_read(user.id).await?.user,
+                    )
+                }
+            };
+            if json.json {
+                output::json(&json!({ "scope": label, "on": state }))?;
+            } else {
+                println!(
+                    "{label} kill switch: {}",
+                    if state {
+                        "ON (no orders will be placed)"
+                    } else {
+                        "off"
+                    }
+                );
+            }
+            return Ok(exit::SUCCESS);
+        }
+    };
+    let (store_scope, label) = match &scope.user {
+        None => (KillSwitchScope::Global, "global".to_owned()),
+        Some(name) => {
+            let user = ctx.user(name).await?;
+            (
+                KillSwitchScope::User(user.id),
+                format!("user {}", user.name),
+            )
+        }
+    };
+    let previous = ctx
+        .store
+        .kill_switch_set(store_scope, on, &ctx.attribution(reason.as_deref()))
+        .await?;
+    let changed = previous != on;
+    let state = if on {
+        "ON: no orders will be placed"
+    } else {
+        "off"
+    };
+    if changed {
+        println!("{label} kill switch is now {state} (recorded in the audit log)");
+    } else {
+        println!("{label} kill switch was already {state}");
+    }
+    Ok(exit::SUCCESS)
+}

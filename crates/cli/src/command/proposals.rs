@@ -1,0 +1,258 @@
+//! `vigil proposals create|list|show|approve|reject`.
+//!
+//! `create` validates every flag and the proposal as a whole before writing anything, and
+//! reports all problems at once, each naming its flag.
+
+use std::process::ExitCode;
+
+use chrono::Duration;
+use vigil_core::{
+    proposal::{ProposalAction, ProposalDraft},
+    Clock, Market, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
+    ProposalStatus, Quantity, Side, ValidationError,
+};
+use vigil_store::{ProposalFilter, StoreError};
+
+use super::{CommandError, Context};
+use crate::{
+    args::{OrderTypeArg, ProposalCreateArgs, ProposalsCommand},
+    exit, output,
+};
+
+pub(crate) async fn run(ctx: &Context, command: ProposalsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ProposalsCommand::Create(args) => create(ctx, args).await?,
+        ProposalsCommand::List {
+            user,
+            status,
+            limit,
+            json,
+        } => {
+            let status = status
+                .map(|s| {
+                    s.parse::<ProposalStatus>()
+                        .map_err(|e| CommandError::invalid(&[e.for_field("--status")]))
+                })
+                .transpose()?;
+            let user = match user {
+                Some(name) => Some(ctx.user(&name).await?.id),
+                None => None,
+            };
+            let proposals = ctx
+                .store
+                .proposal_list(&ProposalFilter {
+                    user,
+                    status,
+                    limit,
+                })
+                .await?;
+            if json.json {
+                output::json(&proposals)?;
+            } else {
+                let rows: Vec<Vec<String>> = proposals
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.id.to_string(),
+                            p.status.to_string(),
+                            p.market.to_string(),
+                            p.side.to_string(),
+                            size_text(&p.size),
+                            p.order_type.to_string(),
+                            p.source.to_string(),
+                            p.expires_at.to_rfc3339(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "ID", "STATUS", "MARKET", "SIDE", "SIZE", "TYPE", "SOURCE", "EXPIRES",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        ProposalsCommand::Show { id, json } => {
+            let proposal = get(ctx, &id).await?;
+            print_proposal(&proposal, json.json)?;
+        }
+        ProposalsCommand::Approve { id, json } => {
+            decide(ctx, &id, ProposalAction::Approve, json.json).await?
+        }
+        ProposalsCommand::Reject { id, json } => {
+            decide(ctx, &id, ProposalAction::Reject, json.json).await?
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
+    let mut problems: Vec<ValidationError> = Vec::new();
+    let market = Market::parse(&args.market)
+        .map_err(|e| problems.push(e.for_field("--market")))
+        .ok();
+    let side = args
+        .side
+        .parse::<Side>()
+        .map_err(|e| problems.push(e.for_field("--side")))
+        .ok();
+    let size = match (&args.amount_quote, &args.amount) {
+        (Some(q), None) => vigil_core::Notional::parse_positive("--amount-quote", q)
+            .map(OrderSize::Quote)
+            .map_err(|e| problems.push(e))
+            .ok(),
+        (None, Some(b)) => Quantity::parse_positive("--amount", b)
+            .map(OrderSize::Base)
+            .map_err(|e| problems.push(e))
+            .ok(),
+        _ => {
+            problems.push(ValidationError::new(
+                "--amount-quote/--amount",
+                "both or neither",
+                "exactly one of --amount-quote or --amount",
+            ));
+            None
+        }
+    };
+    let limit_price = args
+        .limit_price
+        .as_deref()
+        .map(|p| Price::parse_positive("--limit-price", p))
+        .transpose()
+        .map_err(|e| problems.push(e))
+        .ok()
+        .flatten();
+    if args.ttl_minutes <= 0 || args.ttl_minutes > 10_080 {
+        problems.push(ValidationError::new(
+            "--ttl-minutes",
+            args.ttl_minutes,
+            "minutes from 1 to 10080 (one week)",
+        ));
+    }
+    let order_type = match args.order_type {
+        OrderTypeArg::Market => OrderType::Market,
+        OrderTypeArg::Limit => OrderType::Limit,
+    };
+    let (Some(market), Some(side), Some(size), true) = (market, side, size, problems.is_empty())
+    else {
+        return Err(CommandError::invalid(&problems).into());
+    };
+    let user = ctx.user(&args.user.user).await?;
+    let draft = ProposalDraft {
+        user_id: user.id,
+        market,
+        side,
+        order_type,
+        size,
+        limit_price,
+        source: ProposalSource::Person(ctx.actor.clone()),
+        rationale: args.rationale,
+        ttl: Duration::minutes(args.ttl_minutes),
+    };
+    let proposal = Proposal::new(draft, ctx.clock.now()).map_err(|problems| {
+        let renamed: Vec<ValidationError> = problems
+            .into_iter()
+            .map(|p| {
+                let flag = format!("--{}", p.field.replace('_', "-"));
+                p.for_field(flag)
+            })
+            .collect();
+        CommandError::invalid(&renamed)
+    })?;
+    ctx.store.proposal_insert(&proposal).await?;
+    print_proposal(&proposal, args.json.json)
+}
+
+async fn get(ctx: &Context, id: &str) -> anyhow::Result<Proposal> {
+    let id = ProposalId::parse(id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]))?;
+    match ctx.store.proposal_get(id).await {
+        Ok(p) => Ok(p),
+        Err(StoreError::NotFound { .. }) => Err(CommandError::NotFound(format!(
+            "no proposal {id}; `vigil proposals list` shows them"
+        ))
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn decide(ctx: &Context, id: &str, action: ProposalAction, json: bool) -> anyhow::Result<()> {
+    let proposal = get(ctx, id).await?;
+    let now = ctx.clock.now();
+    if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
+        ctx.store
+            .proposal_transition(
+                proposal.id,
+                ProposalStatus::Pending,
+                ProposalAction::Expire,
+                now,
+                None,
+            )
+            .await?;
+        return Err(CommandError::Conflict(format!(
+            "proposal {} expired at {}; it is now EXPIRED",
+            proposal.id,
+            proposal.expires_at.to_rfc3339()
+        ))
+        .into());
+    }
+    if proposal.status != ProposalStatus::Pending {
+        return Err(CommandError::Conflict(format!(
+            "proposal {} is {}, only a PENDING proposal can be approved or rejected",
+            proposal.id, proposal.status
+        ))
+        .into());
+    }
+    let updated = match ctx
+        .store
+        .proposal_transition(
+            proposal.id,
+            ProposalStatus::Pending,
+            action,
+            now,
+            Some(&ctx.attribution(None)),
+        )
+        .await
+    {
+        Ok(p) => p,
+        Err(StoreError::ProposalConflict { current, .. }) => {
+            return Err(CommandError::Conflict(format!(
+                "proposal {} changed meanwhile; it is now {}",
+                current.id, current.status
+            ))
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    print_proposal(&updated, json)
+}
+
+fn size_text(size: &OrderSize) -> String {
+    match size {
+        OrderSize::Quote(n) => format!("{n} (quote)"),
+        OrderSize::Base(q) => format!("{q} (base)"),
+    }
+}
+
+fn print_proposal(p: &Proposal, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(p);
+    }
+    output::fields(&[
+        ("id", p.id.to_string()),
+        ("status", p.status.to_string()),
+        ("user_id", p.user_id.to_string()),
+        ("market", p.market.to_string()),
+        ("side", p.side.to_string()),
+        ("order_type", p.order_type.to_string()),
+        ("size", size_text(&p.size)),
+        (
+            "limit_price",
+            p.limit_price.map_or_else(|| "-".into(), |v| v.to_string()),
+        ),
+        ("source", p.source.to_string()),
+        ("rationale", p.rationale.clone()),
+        ("created_at", p.created_at.to_rfc3339()),
+        ("expires_at", p.expires_at.to_rfc3339()),
+    ]);
+    Ok(())
+}

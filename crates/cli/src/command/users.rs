@@ -1,0 +1,44 @@
+//! `vigil users add|list`.
+
+use std::process::ExitCode;
+
+use super::{init::create_user_with_token, Context};
+use crate::{args::UsersCommand, exit, output};
+
+pub(crate) async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UsersCommand::Add { name, admin } => {
+            let (user, token) = create_user_with_token(ctx, &name, admin).await?;
+            println!(
+                "user:      {} ({}id {})",
+                user.name,
+                if admin { "admin, " } else { "" },
+                user.id
+            );
+            println!("policy:    the default: trading DISABLED, empty allowlist (deny by default)");
+            println!("api token: {token}");
+            println!("           (shown once; only its SHA-256 is stored)");
+        }
+        UsersCommand::List(flag) => {
+            let users = ctx.store.user_list().await?;
+            if flag.json {
+                output::json(&users)?;
+            } else {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.name.clone(),
+                            u.id.to_string(),
+                            if u.is_admin { "admin" } else { "user" }.into(),
+                            if u.kill_switch { "ON" } else { "off" }.into(),
+                            u.created_at.to_rfc3339(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["NAME", "ID", "ROLE", "KILL SWITCH", "CREATED"], &rows);
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}

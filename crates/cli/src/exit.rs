@@ -1,0 +1,54 @@
+//! Exit codes, as README.md documents them, and the one place errors are mapped to them.
+
+use std::process::ExitCode;
+
+use vigil_store::StoreError;
+
+use crate::{command::CommandError, config::ConfigError};
+
+/// Success.
+pub(crate) const SUCCESS: ExitCode = ExitCode::SUCCESS;
+/// An unexpected failure.
+pub(crate) const FAILURE: u8 = 1;
+/// Bad usage or configuration; nothing was written.
+pub(crate) const USAGE: u8 = 2;
+/// The database is unreachable or cannot be opened.
+pub(crate) const DATABASE_UNAVAILABLE: u8 = 3;
+/// Something named does not exist.
+pub(crate) const NOT_FOUND: u8 = 4;
+/// The request conflicts with the current state.
+pub(crate) const CONFLICT: u8 = 5;
+
+/// The exit code for an error that reached `main`, by the first typed cause found in its chain.
+pub(crate) fn code_for(error: &anyhow::Error) -> ExitCode {
+    ExitCode::from(number_for(error))
+}
+
+fn number_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(command) = cause.downcast_ref::<CommandError>() {
+            return match command {
+                CommandError::Invalid(_) => USAGE,
+                CommandError::NotFound(_) => NOT_FOUND,
+                CommandError::Conflict(_) => CONFLICT,
+            };
+        }
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return USAGE;
+        }
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return match store {
+                StoreError::Unavailable { .. } => DATABASE_UNAVAILABLE,
+                StoreError::NotFound { .. } => NOT_FOUND,
+                StoreError::ExecutionConflict { .. }
+                | StoreError::ProposalConflict { .. }
+                | StoreError::ConstraintViolation { .. }
+                | StoreError::IllegalTransition(_)
+                | StoreError::ProposalTransition(_) => CONFLICT,
+                StoreError::InvalidInput(_) | StoreError::InvalidUrl { .. } => USAGE,
+                _ => FAILURE,
+            };
+        }
+    }
+    FAILURE
+}
