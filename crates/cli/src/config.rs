@@ -105,12 +105,9 @@ pub(crate) struct BitvavoConfig {
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the exchange settings are wired by `vigil execute`, which comes with the executor"
-    )
+#[allow(
+    dead_code,
+    reason = "the exchange settings are wired by `vigil execute`, which comes with the executor"
 )]
 pub(crate) struct Config {
     pub(crate) database_url: String,
@@ -445,12 +442,9 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
 }
 
 /// A Bitvavo API key and its secret, read only from the environment.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "wired by `vigil execute`, which comes with the executor"
-    )
+#[allow(
+    dead_code,
+    reason = "wired by `vigil execute`, which comes with the executor"
 )]
 pub(crate) struct KeyPair {
     pub(crate) key: String,
@@ -469,24 +463,18 @@ impl fmt::Debug for KeyPair {
 
 /// The two key pairs for live trading (I10): a read-only key and a trade key.
 #[derive(Debug)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "wired by `vigil execute`, which comes with the executor"
-    )
+#[allow(
+    dead_code,
+    reason = "wired by `vigil execute`, which comes with the executor"
 )]
 pub(crate) struct ExchangeKeys {
     pub(crate) read: Option<KeyPair>,
     pub(crate) trade: Option<KeyPair>,
 }
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "wired by `vigil execute`, which comes with the executor"
-    )
+#[allow(
+    dead_code,
+    reason = "wired by `vigil execute`, which comes with the executor"
 )]
 impl ExchangeKeys {
     /// Reads `VIGIL_BITVAVO_{READ,TRADE}_{KEY,SECRET}` (a secret may instead come from the file
