@@ -117,10 +117,10 @@ pub(crate) struct PolicySetArgs {
     #[arg(long, value_name = "BOOL")]
     pub(crate) trading_enabled: Option<bool>,
     /// The largest order, in the quote currency (e.g. 25).
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub(crate) order_notional_max: Option<String>,
     /// The most that may be ordered per UTC day, in the quote currency.
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub(crate) daily_notional_max: Option<String>,
     /// Minutes between two orders on one market.
     #[arg(long, value_name = "MINUTES")]
@@ -132,7 +132,7 @@ pub(crate) struct PolicySetArgs {
     #[arg(long, value_name = "BOOL")]
     pub(crate) auto_approve: Option<bool>,
     /// The LLM advisor's daily budget for this user, in USD.
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub(crate) llm_daily_budget: Option<String>,
     /// Why, for the audit log.
     #[arg(long)]

@@ -1,0 +1,334 @@
+//! The operator commands of the foundation: init, allowlist, kill switch, policy, proposals, and
+//! what bad input does (a clear error naming the field, the documented exit code, nothing
+//! written).
+
+use crate::support::{both_backends, Deployment};
+
+both_backends!(
+    init_creates_an_admin_with_trading_disabled_and_an_empty_allowlist,
+    init_twice_is_a_conflict,
+    i5_allowlist_add_list_remove,
+    proposals_create_list_show_approve_round_trip,
+    bad_proposal_input_names_every_field_and_writes_nothing,
+    unknown_user_is_not_found_and_writes_nothing,
+    i4_kill_switch_on_off_status_and_audit,
+    policy_set_changes_only_given_fields,
+);
+
+fn init_creates_an_admin_with_trading_disabled_and_an_empty_allowlist(d: &Deployment) {
+    let run = d.vigil(&["init", "--user", "alice"]).ok();
+    assert!(run.stdout.contains("api token: vigil_"), "{run:#?}");
+    let users = d.vigil(&["users", "list", "--json"]).ok().json();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(users[0]["is_admin"], true);
+    let policy = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(policy["policy"]["trading_enabled"], false);
+    assert_eq!(policy["policy"]["order_notional_max"], "25");
+    let allowlist = d
+        .vigil(&["allowlist", "list", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(allowlist["markets"].as_array().unwrap().len(), 0);
+}
+
+fn init_twice_is_a_conflict(d: &Deployment) {
+    d.vigil(&["init"]).ok();
+    let again = d.vigil(&["init"]);
+    assert_eq!(again.code, 5, "{again:#?}");
+    assert!(again.stderr.contains("already initialised"), "{again:#?}");
+}
+
+fn i5_allowlist_add_list_remove(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    d.vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR", "eth-eur"])
+        .ok();
+    let listed = d
+        .vigil(&["allowlist", "list", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed["markets"], serde_json::json!(["BTC-EUR", "ETH-EUR"]));
+    // One bad market refuses the whole command: nothing is added.
+    let bad = d.vigil(&["allowlist", "add", "--user", "alice", "SOL-EUR", "BTCEUR"]);
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    assert!(
+        bad.stderr.contains("invalid market") && bad.stderr.contains("BASE-QUOTE"),
+        "{bad:#?}"
+    );
+    d.vigil(&["allowlist", "remove", "--user", "alice", "BTC-EUR"])
+        .ok();
+    let listed = d
+        .vigil(&["allowlist", "list", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed["markets"], serde_json::json!(["ETH-EUR"]));
+}
+
+fn proposals_create_list_show_approve_round_trip(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let created = d
+        .vigil(&[
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            "BTC-EUR",
+            "--side",
+            "buy",
+            "--amount-quote",
+            "10",
+            "--ttl-minutes",
+            "30",
+            "--rationale",
+            "test",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["market"], "BTC-EUR");
+    assert_eq!(created["size"]["value"], "10");
+    assert_eq!(created["source"]["name"], "tester");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let limit = d
+        .vigil(&[
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            "ETH-EUR",
+            "--side",
+            "sell",
+            "--amount",
+            "0.5",
+            "--order-type",
+            "limit",
+            "--limit-price",
+            "2000",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(limit["limit_price"], "2000");
+    let listed = d.vigil(&["proposals", "list", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let approved = d
+        .vigil(&["proposals", "approve", &id, "--json"])
+        .ok()
+        .json();
+    assert_eq!(approved["status"], "APPROVED");
+    let again = d.vigil(&["proposals", "approve", &id]);
+    assert_eq!(again.code, 5, "approving twice is a conflict: {again:#?}");
+    let shown = d.vigil(&["proposals", "show", &id, "--json"]).ok().json();
+    assert_eq!(shown["status"], "APPROVED");
+    let pending = d
+        .vigil(&["proposals", "list", "--status", "pending", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+}
+
+fn bad_proposal_input_names_every_field_and_writes_nothing(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let bad = d.vigil(&[
+        "proposals",
+        "create",
+        "--user",
+        "alice",
+        "--market",
+        "BTCEUR",
+        "--side",
+        "hold",
+        "--amount-quote",
+        "-5",
+        "--ttl-minutes",
+        "0",
+    ]);
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    for field in ["--market", "--side", "--amount-quote", "--ttl-minutes"] {
+        assert!(
+            bad.stderr.contains(&format!("invalid {field}")),
+            "missing {field}: {bad:#?}"
+        );
+    }
+    assert!(bad.stderr.contains("nothing was written"), "{bad:#?}");
+    let limit_without_price = d.vigil(&[
+        "proposals",
+        "create",
+        "--user",
+        "alice",
+        "--market",
+        "BTC-EUR",
+        "--side",
+        "buy",
+        "--amount",
+        "0.1",
+        "--order-type",
+        "limit",
+    ]);
+    assert_eq!(limit_without_price.code, 2);
+    assert!(
+        limit_without_price.stderr.contains("--limit-price"),
+        "{limit_without_price:#?}"
+    );
+    let listed = d.vigil(&["proposals", "list", "--json"]).ok().json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        0,
+        "bad input wrote a proposal"
+    );
+}
+
+fn unknown_user_is_not_found_and_writes_nothing(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let run = d.vigil(&[
+        "proposals",
+        "create",
+        "--user",
+        "bob",
+        "--market",
+        "BTC-EUR",
+        "--side",
+        "buy",
+        "--amount-quote",
+        "10",
+    ]);
+    assert_eq!(run.code, 4, "{run:#?}");
+    assert!(run.stderr.contains("no user named \"bob\""), "{run:#?}");
+    assert_eq!(
+        d.vigil(&["proposals", "list", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let run = d.vigil(&["allowlist", "add", "--user", "bob", "BTC-EUR"]);
+    assert_eq!(run.code, 4, "{run:#?}");
+}
+
+fn i4_kill_switch_on_off_status_and_audit(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let status = d.vigil(&["kill-switch", "status", "--json"]).ok().json();
+    assert_eq!(status["on"], false);
+    d.vigil(&["kill-switch", "on", "--reason", "drill"]).ok();
+    assert_eq!(
+        d.vigil(&["kill-switch", "status", "--json"]).ok().json()["on"],
+        true
+    );
+    d.vigil(&["kill-switch", "on", "--user", "alice"]).ok();
+    assert_eq!(
+        d.vigil(&["kill-switch", "status", "--user", "alice", "--json"])
+            .ok()
+            .json()["on"],
+        true
+    );
+    d.vigil(&["kill-switch", "off"]).ok();
+    assert_eq!(
+        d.vigil(&["kill-switch", "status", "--json"]).ok().json()["on"],
+        false
+    );
+    // The user's switch is independent of the global one.
+    assert_eq!(
+        d.vigil(&["kill-switch", "status", "--user", "alice", "--json"])
+            .ok()
+            .json()["on"],
+        true
+    );
+}
+
+fn policy_set_changes_only_given_fields(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    d.vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--trading-enabled",
+        "true",
+        "--cooldown-minutes",
+        "1",
+        "--reason",
+        "go live",
+    ])
+    .ok();
+    let p = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(p["policy"]["trading_enabled"], true);
+    assert_eq!(p["policy"]["cooldown_minutes"], 1);
+    assert_eq!(
+        p["policy"]["anti_flip_minutes"], 60,
+        "untouched field changed"
+    );
+    let bad = d.vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--order-notional-max",
+        "abc",
+        "--daily-notional-max",
+        "-1",
+    ]);
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    assert!(
+        bad.stderr.contains("--order-notional-max") && bad.stderr.contains("--daily-notional-max"),
+        "{bad:#?}"
+    );
+    let inconsistent = d.vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--order-notional-max",
+        "50",
+        "--daily-notional-max",
+        "40",
+    ]);
+    assert_eq!(inconsistent.code, 2, "{inconsistent:#?}");
+    assert!(
+        inconsistent.stderr.contains("daily_notional_max"),
+        "{inconsistent:#?}"
+    );
+}
+
+#[test]
+fn malformed_config_names_every_problem_and_its_source() {
+    let d = Deployment::sqlite();
+    std::fs::write(
+        d.dir.path().join("vigil.toml"),
+        "[bitvavo]\noperator_id = \"x\"\nsurprise = 1\n",
+    )
+    .unwrap();
+    let run = d.vigil_env(&["users", "list"], &[("VIGIL_LOG_FORMAT", "xml")]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    for needle in [
+        "bitvavo.operator_id",
+        "bitvavo.surprise",
+        "unknown key",
+        "VIGIL_LOG_FORMAT",
+        "expected text or json",
+    ] {
+        assert!(run.stderr.contains(needle), "missing {needle:?}: {run:#?}");
+    }
+    assert!(
+        !d.dir.path().join("data").exists(),
+        "a bad configuration created the database"
+    );
+}
+
+#[test]
+fn unreachable_database_exits_3() {
+    let mut d = Deployment::sqlite();
+    d.database_url = "postgres://postgres@127.0.0.1:1/none".into();
+    let run = d.vigil(&["users", "list"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+}

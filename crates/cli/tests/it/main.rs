@@ -1,0 +1,10 @@
+//! Integration tests of the `vigil` binary: the real executable, run as a person would run it,
+//! against a fresh SQLite file and a fresh PostgreSQL database (skipped with one line when
+//! PostgreSQL is unreachable outside CI).
+//!
+//! Method: each test gets its own working directory and database, runs `vigil` with arguments
+//! and environment, and checks the exit code, stdout (often `--json`) and stderr, then reads the
+//! database back through the CLI to prove that bad input wrote nothing.
+
+mod commands;
+mod support;
