@@ -6,5 +6,8 @@
 //! and environment, and checks the exit code, stdout (often `--json`) and stderr, then reads the
 //! database back through the CLI to prove that bad input wrote nothing.
 
+// Test helpers outside #[test] functions unwrap freely: a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod commands;
 mod support;
