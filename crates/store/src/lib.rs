@@ -52,6 +52,7 @@ use sqlx::{
     PgPool, Postgres, Sqlite, SqlitePool,
 };
 
+pub(crate) use db::Row;
 pub use db::{to_stored_precision, BackendKind};
 pub use error::StoreError;
 pub use facts::{InFlightOrder, UserFacts};
@@ -91,6 +92,25 @@ impl Default for StoreOptions {
             jitter_seed: 0x5eed_0ff1_911a,
         }
     }
+}
+
+/// What the database says about durability on one of the store's connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurabilitySettings {
+    /// SQLite pragmas.
+    Sqlite {
+        /// `wal` is required.
+        journal_mode: String,
+        /// `2` (FULL) is required; `1` (NORMAL) could lose a committed `SUBMITTING`.
+        synchronous: String,
+        /// Whether foreign keys are enforced.
+        foreign_keys: bool,
+    },
+    /// PostgreSQL settings.
+    Postgres {
+        /// `on` is required for execution transactions.
+        synchronous_commit: String,
+    },
 }
 
 /// The two connection pools a store may hold.
@@ -254,6 +274,55 @@ impl Store {
             hasher.update(&migration.checksum);
         }
         hex::encode(&hasher.finalize()[..8])
+    }
+
+    /// The durability settings of one pooled connection, as the database reports them (for
+    /// `vigil` to show at start and for tests to prove): SQLite's `journal_mode`,
+    /// `synchronous` (2 = FULL) and `foreign_keys`; PostgreSQL's `synchronous_commit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or a database error.
+    pub async fn durability_settings(&self) -> Result<DurabilitySettings, StoreError> {
+        let mut pooled = self.acquire().await?;
+        let mut conn = pooled.conn();
+        let text = |row: Option<Row>, column: &str| -> Result<String, StoreError> {
+            let row = row.ok_or_else(|| StoreError::invalid(column, "no answer"))?;
+            match row.opt_text(column) {
+                Ok(Some(v)) => Ok(v),
+                _ => row.i64(column).map(|n| n.to_string()),
+            }
+        };
+        let settings = match conn.kind() {
+            BackendKind::Sqlite => {
+                let mut values = Vec::new();
+                for pragma in ["journal_mode", "synchronous", "foreign_keys"] {
+                    let sql = format!("PRAGMA {pragma}");
+                    let row = conn
+                        .fetch_optional("durability_settings", &sql, vec![])
+                        .await;
+                    values.push(text(row.map_err(|e| self.classify(e))?, pragma)?);
+                }
+                DurabilitySettings::Sqlite {
+                    journal_mode: values[0].clone(),
+                    synchronous: values[1].clone(),
+                    foreign_keys: values[2] == "1",
+                }
+            }
+            BackendKind::Postgres => {
+                let row = conn
+                    .fetch_optional(
+                        "durability_settings",
+                        "SELECT current_setting('synchronous_commit') AS synchronous_commit",
+                        vec![],
+                    )
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                DurabilitySettings::Postgres {
+                    synchronous_commit: text(row, "synchronous_commit")?,
+                }
+            }
+        };
+        Ok(settings)
     }
 
     pub(crate) async fn acquire(&self) -> Result<Pooled, StoreError> {

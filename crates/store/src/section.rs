@@ -87,12 +87,26 @@ impl Store {
     /// it returns `Ok`. The body may be called more than once (transient failures are retried
     /// with a fresh transaction), so it must only act through the transaction it is given.
     ///
-    /// ```ignore
-    /// store.user_section(user, move |txn| Box::pin(async move {
-    ///     let facts = txn.user_facts_read_in_txn(user, &market, now, Some(id)).await?;
-    ///     // decide, then txn.execution_transition_in_txn(...)
-    ///     Ok(facts.day_used)
-    /// })).await?;
+    /// ```no_run
+    /// # async fn example(
+    /// #     store: vigil_store::Store,
+    /// #     user: vigil_core::UserId,
+    /// #     market: vigil_core::Market,
+    /// #     now: vigil_core::Timestamp,
+    /// # ) -> Result<(), vigil_store::StoreError> {
+    /// let day_used = store
+    ///     .user_section(user, move |txn| {
+    ///         let market = market.clone();
+    ///         Box::pin(async move {
+    ///             let facts = txn.user_facts_read_in_txn(user, &market, now, None).await?;
+    ///             // ... decide, then txn.execution_transition_in_txn(...) ...
+    ///             Ok(facts.day_used)
+    ///         })
+    ///     })
+    ///     .await?;
+    /// # let _ = day_used;
+    /// # Ok(())
+    /// # }
     /// ```
     ///
     /// # Errors

@@ -4,3 +4,7 @@
 //! migrated template (skipped with one clear line outside CI when PostgreSQL is unreachable,
 //! failing under `CI=true`), SQLite files, an in-process simulator on `127.0.0.1:0`, and tracing
 //! that stays silent unless `VIGIL_TEST_LOG` is set.
+
+pub mod logs;
+pub mod pg;
+pub mod sqlite;

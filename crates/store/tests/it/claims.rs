@@ -1,0 +1,166 @@
+//! I1 claims: one execution per (user, proposal), whoever asks and however many at once.
+
+use std::collections::BTreeSet;
+
+use vigil_core::{ExecutionState, ProposalStatus, Side};
+use vigil_store::{ClaimOutcome, ExecutionFilter, Store, StoreError};
+
+use crate::{
+    contract_tests,
+    fixture::{self, approved_proposal, execution_for, t0, user},
+};
+
+contract_tests!(
+    i1_fifty_concurrent_claims_make_one_execution,
+    i1_claim_of_a_pending_proposal_writes_nothing,
+    i1_claim_of_another_users_proposal_is_not_found,
+    claim_with_a_used_client_order_id_is_a_named_violation,
+    claim_refuses_an_execution_that_is_not_fresh,
+);
+
+async fn i1_fifty_concurrent_claims_make_one_execution(store: Store) {
+    let alice = user(&store, "alice").await;
+    let proposal = approved_proposal(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, execution) = (store.clone(), execution_for(&proposal, t0()));
+            tokio::spawn(async move { store.execution_claim(&execution).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut answered_with = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            ClaimOutcome::Claimed(e) => winners.push(e),
+            ClaimOutcome::AlreadyClaimed(e) => answered_with.push(e.id),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one claim wins");
+    assert_eq!(answered_with.len(), 49);
+    let winner = &winners[0];
+    assert!(
+        answered_with.iter().all(|id| *id == winner.id),
+        "every loser is answered with the winner's execution"
+    );
+
+    let stored = store
+        .execution_list(&ExecutionFilter {
+            user: Some(alice.id),
+            ..ExecutionFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(&stored[0], winner);
+    assert_eq!(stored[0].state, ExecutionState::Claimed);
+    assert_eq!(
+        store.execution_events(winner.id).await.unwrap().len(),
+        1,
+        "the claim writes exactly one event"
+    );
+    let proposal = store.proposal_get(proposal.id).await.unwrap();
+    assert_eq!(proposal.status, ProposalStatus::Executed);
+    assert_eq!(
+        store
+            .execution_get_by_proposal(alice.id, proposal.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        winner.id
+    );
+}
+
+async fn i1_claim_of_a_pending_proposal_writes_nothing(store: Store) {
+    let alice = user(&store, "alice").await;
+    let proposal = approved_proposal(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    // Put it back to pending (a rollback), then try to claim.
+    store
+        .proposal_transition(
+            proposal.id,
+            ProposalStatus::Approved,
+            vigil_core::proposal::ProposalAction::Revert,
+            t0(),
+            None,
+        )
+        .await
+        .unwrap();
+    let err = store
+        .execution_claim(&execution_for(&proposal, t0()))
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::ProposalConflict { expected, current } => {
+            assert_eq!(expected, ProposalStatus::Approved);
+            assert_eq!(current.status, ProposalStatus::Pending);
+        }
+        other => panic!("expected a proposal conflict, got {other:?}"),
+    }
+    assert!(store
+        .execution_get_by_proposal(alice.id, proposal.id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn i1_claim_of_another_users_proposal_is_not_found(store: Store) {
+    let alice = user(&store, "alice").await;
+    let mallory = user(&store, "mallory").await;
+    let proposal = approved_proposal(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    let mut execution = execution_for(&proposal, t0());
+    execution.user_id = mallory.id;
+    let err = store.execution_claim(&execution).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "proposal",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.proposal_get(proposal.id).await.unwrap().status,
+        ProposalStatus::Approved,
+        "nothing was written"
+    );
+}
+
+async fn claim_with_a_used_client_order_id_is_a_named_violation(store: Store) {
+    let alice = user(&store, "alice").await;
+    let first = fixture::claimed(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    let proposal = approved_proposal(&store, &alice, "ETH-EUR", Side::Buy, t0()).await;
+    let mut second = execution_for(&proposal, t0());
+    second.client_order_id = first.client_order_id;
+    let err = store.execution_claim(&second).await.unwrap_err();
+    match err {
+        StoreError::ConstraintViolation { constraint, .. } => {
+            assert_eq!(
+                constraint,
+                vigil_store::constraint::EXECUTION_CLIENT_ORDER_ID
+            );
+        }
+        other => panic!("expected the client order id constraint, got {other:?}"),
+    }
+    assert_eq!(
+        store.proposal_get(proposal.id).await.unwrap().status,
+        ProposalStatus::Approved,
+        "the failed claim left the proposal untouched"
+    );
+}
+
+async fn claim_refuses_an_execution_that_is_not_fresh(store: Store) {
+    let alice = user(&store, "alice").await;
+    let proposal = approved_proposal(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    let mut execution = execution_for(&proposal, t0());
+    execution.state = ExecutionState::Submitting;
+    execution.signed_at = Some(t0());
+    let err = store.execution_claim(&execution).await.unwrap_err();
+    let StoreError::InvalidInput(problems) = err else {
+        panic!("expected invalid input, got {err:?}");
+    };
+    let fields: BTreeSet<_> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert!(fields.contains("state"), "{problems:?}");
+}

@@ -1,0 +1,59 @@
+//! The store's contract tests: ONE suite, run against both back ends.
+//!
+//! Goal: prove that the guarantees the engine builds on (I1 claims, compare-and-set
+//! transitions, one event per transition, per-user sections, guard facts that count in-flight
+//! executions, retries, append-only history, exact money) hold on SQLite AND PostgreSQL, through
+//! the same public API the engine and the CLI use.
+//!
+//! Method: each contract test is an `async fn(Store)`; the [`contract_tests!`] macro
+//! instantiates it twice, as `<module>::sqlite::<name>` on a fresh SQLite file and as
+//! `<module>::postgres::<name>` on a fresh PostgreSQL database cloned from the migrated
+//! template (skipped with one line when PostgreSQL is unreachable outside CI). Concurrency tests
+//! fire many real tasks at once on a multi-threaded runtime and then count rows; they never
+//! assert on time. Tests that only make sense on one back end live beside them, named for it.
+
+// clippy.toml's allow-unwrap-in-tests covers `#[test]` functions only, not the shared
+// `async fn(Store)` bodies the macro calls; in this test-only crate a failed unwrap IS the
+// failed assertion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+mod claims;
+mod fixture;
+mod operator;
+mod retry;
+mod schema;
+mod sections;
+mod transitions;
+
+/// Instantiates each named `async fn(Store)` in the calling module once per back end.
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::fixture::TestDb::sqlite().await;
+                    super::$name(db.store.clone()).await;
+                    db.store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = $crate::fixture::TestDb::postgres().await else {
+                        return;
+                    };
+                    super::$name(db.store.clone()).await;
+                    db.store.close().await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use contract_tests;

@@ -1,0 +1,328 @@
+//! Operator actions and their audit rows (I11), users and tokens, and proposal CAS.
+
+use vigil_core::{proposal::ProposalAction, Notional, Policy, ProposalStatus, Side};
+use vigil_store::{
+    Attribution, AuditFilter, KillSwitchScope, KillSwitches, ProposalFilter, Store, StoreError,
+    TokenHash,
+};
+
+use crate::{
+    contract_tests,
+    fixture::{approved_proposal, market, t0, user},
+};
+
+contract_tests!(
+    i11_policy_changes_are_audited_with_before_and_after,
+    i5_allowlist_changes_are_audited_and_idempotent,
+    i4_kill_switches_are_audited_and_read_back,
+    proposal_status_changes_by_compare_and_set,
+    users_and_api_tokens,
+);
+
+fn ops() -> Attribution {
+    Attribution::new("ops", t0()).because("first live day")
+}
+
+async fn audit_for(store: &Store, target: String) -> Vec<vigil_store::AuditEntry> {
+    store
+        .audit_list(&AuditFilter {
+            target: Some(target),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn i11_policy_changes_are_audited_with_before_and_after(store: Store) {
+    let alice = user(&store, "alice").await;
+    assert_eq!(store.policy_get(alice.id).await.unwrap(), Policy::default());
+    let enabled = Policy {
+        trading_enabled: true,
+        order_notional_max: Notional::from_whole(30),
+        ..Policy::default()
+    };
+    store.policy_set(alice.id, &enabled, &ops()).await.unwrap();
+    assert_eq!(store.policy_get(alice.id).await.unwrap(), enabled);
+
+    let entries = audit_for(&store, format!("user:{}", alice.id)).await;
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(entry.action, "policy.set");
+    assert_eq!(entry.actor, "ops");
+    assert_eq!(entry.reason.as_deref(), Some("first live day"));
+    assert_eq!(entry.at, t0());
+    assert_eq!(
+        serde_json::from_value::<Policy>(entry.before.clone().unwrap()).unwrap(),
+        Policy::default()
+    );
+    assert_eq!(
+        serde_json::from_value::<Policy>(entry.after.clone().unwrap()).unwrap(),
+        enabled
+    );
+
+    // An invalid policy is refused whole, and nothing is written or audited.
+    let invalid = Policy {
+        order_notional_max: Notional::ZERO,
+        ..enabled.clone()
+    };
+    let err = store
+        .policy_set(alice.id, &invalid, &ops())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    assert_eq!(store.policy_get(alice.id).await.unwrap(), enabled);
+    assert_eq!(
+        audit_for(&store, format!("user:{}", alice.id)).await.len(),
+        1
+    );
+}
+
+async fn i5_allowlist_changes_are_audited_and_idempotent(store: Store) {
+    let alice = user(&store, "alice").await;
+    assert!(
+        store.allowlist_list(alice.id).await.unwrap().is_empty(),
+        "deny by default"
+    );
+    assert!(store
+        .allowlist_add(alice.id, &market("BTC-EUR"), &ops())
+        .await
+        .unwrap());
+    assert!(!store
+        .allowlist_add(alice.id, &market("BTC-EUR"), &ops())
+        .await
+        .unwrap());
+    assert!(store
+        .allowlist_add(alice.id, &market("ETH-EUR"), &ops())
+        .await
+        .unwrap());
+    assert!(store
+        .allowlist_remove(alice.id, &market("ETH-EUR"), &ops())
+        .await
+        .unwrap());
+    assert!(!store
+        .allowlist_remove(alice.id, &market("ETH-EUR"), &ops())
+        .await
+        .unwrap());
+    let list = store.allowlist_list(alice.id).await.unwrap();
+    assert_eq!(list.into_iter().collect::<Vec<_>>(), [market("BTC-EUR")]);
+
+    let mut actions: Vec<_> = audit_for(&store, format!("user:{}", alice.id))
+        .await
+        .into_iter()
+        .map(|e| (e.action, e.before, e.after))
+        .collect();
+    actions.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(
+        actions,
+        vec![
+            (
+                "allowlist.add".into(),
+                None,
+                Some(serde_json::json!("BTC-EUR"))
+            ),
+            (
+                "allowlist.add".into(),
+                None,
+                Some(serde_json::json!("ETH-EUR"))
+            ),
+            (
+                "allowlist.remove".into(),
+                Some(serde_json::json!("ETH-EUR")),
+                None
+            ),
+        ],
+        "only real changes are audited"
+    );
+}
+
+async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let off = KillSwitches {
+        global: false,
+        user: false,
+    };
+    assert_eq!(store.kill_switch_read(alice.id).await.unwrap(), off);
+
+    assert!(!store
+        .kill_switch_set(KillSwitchScope::User(alice.id), true, &ops())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.kill_switch_read(alice.id).await.unwrap(),
+        KillSwitches {
+            global: false,
+            user: true
+        }
+    );
+    assert_eq!(
+        store.kill_switch_read(bob.id).await.unwrap(),
+        off,
+        "only alice stopped"
+    );
+    assert!(store.user_get(alice.id).await.unwrap().kill_switch);
+
+    assert!(!store
+        .kill_switch_set(KillSwitchScope::Global, true, &ops())
+        .await
+        .unwrap());
+    assert!(store.kill_switch_read_global().await.unwrap());
+    assert!(store.kill_switch_read(bob.id).await.unwrap().any());
+    assert!(store
+        .kill_switch_set(KillSwitchScope::Global, false, &ops())
+        .await
+        .unwrap());
+
+    let global = audit_for(&store, "global".into()).await;
+    assert_eq!(global.len(), 2);
+    assert!(global.iter().all(|e| e.action == "kill_switch.set"));
+    let user_entries = audit_for(&store, format!("user:{}", alice.id)).await;
+    assert_eq!(user_entries.len(), 1);
+    assert_eq!(user_entries[0].before, Some(serde_json::json!(false)));
+    assert_eq!(user_entries[0].after, Some(serde_json::json!(true)));
+
+    let err = store
+        .kill_switch_set(
+            KillSwitchScope::User(vigil_core::UserId::new()),
+            true,
+            &ops(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+}
+
+async fn proposal_status_changes_by_compare_and_set(store: Store) {
+    let alice = user(&store, "alice").await;
+    let proposal = approved_proposal(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    assert_eq!(proposal.status, ProposalStatus::Approved);
+    // The fixture approved without attribution: no audit row.
+    let target = format!("proposal:{}", proposal.id);
+    assert!(audit_for(&store, target.clone()).await.is_empty());
+
+    // A stale expectation loses and learns the truth.
+    let err = store
+        .proposal_transition(
+            proposal.id,
+            ProposalStatus::Pending,
+            ProposalAction::Approve,
+            t0(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::ProposalConflict { expected, current } => {
+            assert_eq!(expected, ProposalStatus::Pending);
+            assert_eq!(current.status, ProposalStatus::Approved);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // The lifecycle refuses illegal moves before anything is written.
+    let err = store
+        .proposal_transition(
+            proposal.id,
+            ProposalStatus::Expired,
+            ProposalAction::Approve,
+            t0(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ProposalTransition(_)), "{err:?}");
+
+    // A person cancels: audited.
+    let cancelled = store
+        .proposal_transition(
+            proposal.id,
+            ProposalStatus::Approved,
+            ProposalAction::Cancel,
+            t0(),
+            Some(&ops()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, ProposalStatus::Cancelled);
+    let entries = audit_for(&store, target).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].action, "proposal.cancel");
+    assert_eq!(entries[0].before, Some(serde_json::json!("APPROVED")));
+    assert_eq!(entries[0].after, Some(serde_json::json!("CANCELLED")));
+
+    let listed = store
+        .proposal_list(&ProposalFilter {
+            user: Some(alice.id),
+            status: Some(ProposalStatus::Cancelled),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![cancelled]);
+    assert!(store
+        .proposal_list(&ProposalFilter {
+            status: Some(ProposalStatus::Approved),
+            ..ProposalFilter::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn users_and_api_tokens(store: Store) {
+    let alice = store.user_create("alice", true, t0()).await.unwrap();
+    assert_eq!(store.user_get(alice.id).await.unwrap(), alice);
+    assert_eq!(store.user_get_by_name("alice").await.unwrap(), alice);
+    assert!(matches!(
+        store.user_get_by_name("nobody").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let err = store.user_create("alice", false, t0()).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::ConstraintViolation { constraint, .. } if constraint == "users_name_key"),
+        "{err:?}"
+    );
+    let err = store
+        .user_create("bad name!", false, t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    store.user_create("bob", false, t0()).await.unwrap();
+    let names: Vec<_> = store
+        .user_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+
+    let hash = TokenHash::of_token("vigil_secret_token");
+    let token = store.api_token_create(alice.id, &hash, t0()).await.unwrap();
+    assert_eq!(
+        store.api_token_find_active(&hash).await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store
+            .api_token_find_active(&TokenHash::of_token("other"))
+            .await
+            .unwrap(),
+        None
+    );
+    store.api_token_revoke(token.id, &ops()).await.unwrap();
+    store.api_token_revoke(token.id, &ops()).await.unwrap();
+    assert_eq!(
+        store.api_token_find_active(&hash).await.unwrap(),
+        None,
+        "revoked"
+    );
+    assert_eq!(
+        audit_for(&store, format!("api_token:{}", token.id))
+            .await
+            .len(),
+        1
+    );
+}
