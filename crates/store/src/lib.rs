@@ -16,7 +16,8 @@
 //! - [`error`]: [`StoreError`], shaped by the caller's next decision.
 //! - [`model`]: the store's record types (users, tokens, audit entries, fills, filters).
 //! - [`facts`]: [`UserFacts`], what the guards need, read in one place.
-//! - `users`, `proposals`, `executions`, `section`, `audit`: the operations, by resource.
+//! - `users`, `proposals`, `executions`, `section`, `scan_jobs`, `audit`: the operations, by
+//!   resource.
 //! - [`constraint`]: constraint names and their mapping on both back ends.
 //! - `db`: the shared SQL layer (typed arguments and rows on either back end).
 
@@ -31,6 +32,7 @@ mod db;
 mod executions;
 mod proposals;
 mod rows;
+mod scan_jobs;
 mod section;
 mod users;
 
@@ -61,6 +63,7 @@ pub use model::{
     ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,
     LIST_LIMIT_MAX,
 };
+pub use scan_jobs::ScanJob;
 pub use section::GuardedTransition;
 pub use txn_retry::{RetryPolicy, StoreTxn, TxnBody};
 
@@ -274,6 +277,21 @@ impl Store {
             hasher.update(&migration.checksum);
         }
         hex::encode(&hasher.finalize()[..8])
+    }
+
+    /// Refreshes the query planner's statistics (`ANALYZE`), e.g. after a bulk import, so
+    /// plans such as the scan-job lease's follow the data.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or a database error.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let mut pooled = self.acquire().await?;
+        pooled
+            .conn()
+            .execute("analyze", "ANALYZE", vec![])
+            .await
+            .map_err(|e| self.classify(e))?;
+        Ok(())
     }
 
     /// The durability settings of one pooled connection, as the database reports them (for

@@ -25,6 +25,7 @@ mod claims;
 mod fixture;
 mod operator;
 mod retry;
+mod scan_jobs;
 mod schema;
 mod sections;
 mod transitions;
