@@ -51,7 +51,7 @@ use sqlx::{
     pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    PgPool, Postgres, Sqlite, SqlitePool,
+    Connection, PgConnection, PgPool, Postgres, Sqlite, SqlitePool,
 };
 
 pub(crate) use db::Row;
@@ -421,6 +421,23 @@ async fn connect_postgres(
         // A committed SUBMITTING must be durable before the order is sent (I2), whatever the
         // server's default says.
         .options([("synchronous_commit", "on")]);
+    // One direct connection first: the pool would retry until its acquire timeout and then
+    // report only "timed out", hiding the real cause (refused, unknown database, bad password).
+    let probe = tokio::time::timeout(
+        options.acquire_timeout,
+        PgConnection::connect_with(&connect),
+    )
+    .await
+    .map_err(|_| StoreError::Unavailable {
+        url: redacted.to_owned(),
+        detail: format!("no answer within {:?}", options.acquire_timeout),
+        hint: "check that PostgreSQL is running and reachable at that address",
+        source: sqlx::Error::PoolTimedOut,
+    })?
+    .map_err(|source| unavailable_error(redacted, source))?;
+    if let Err(e) = probe.close().await {
+        tracing::debug!(error = %e, "closing the probe connection failed");
+    }
     PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.acquire_timeout)

@@ -22,6 +22,7 @@
 )]
 
 mod claims;
+mod connect;
 mod fixture;
 mod operator;
 mod retry;
