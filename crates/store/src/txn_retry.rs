@@ -20,7 +20,7 @@
 //!   sections of one user across every Vigil instance sharing the database while leaving other
 //!   users free. `synchronous_commit` is on for every session (set at connect, see `lib.rs`).
 //!
-//! `clippy.toml` disallows `sqlx::Pool::begin`; this module holds the one
+//! `clippy.toml` disallows sqlx's ways of opening a transaction; this module holds the one
 //! `#[expect(clippy::disallowed_methods)]`.
 
 use std::{sync::atomic::Ordering, time::Duration};
@@ -156,16 +156,13 @@ pub(crate) enum TxnMode {
 /// The body of a transaction: called once per attempt with a fresh transaction.
 pub type TxnBody<'t, T> = BoxFuture<'t, Result<T, StoreError>>;
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "txn_retry is the one place that opens transactions; it retries serialization failures"
+)]
 async fn begin(pool: &Pool) -> Result<StoreTxn, sqlx::Error> {
     let inner = match pool {
-        Pool::Postgres(pool) => {
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "txn_retry is the one place that opens transactions; it retries serialization failures"
-            )]
-            let txn = pool.begin().await?;
-            TxnInner::Postgres(txn)
-        }
+        Pool::Postgres(pool) => TxnInner::Postgres(pool.begin().await?),
         // IMMEDIATE takes the write lock now; see the module docs for why.
         Pool::Sqlite(pool) => TxnInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
     };

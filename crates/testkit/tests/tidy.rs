@@ -9,6 +9,9 @@
 //!
 //! The test reads `cargo metadata` and the files on disk; it needs no network.
 
+// Helpers outside #[test] functions unwrap freely: a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
