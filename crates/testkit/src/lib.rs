@@ -5,6 +5,9 @@
 //! failing under `CI=true`), SQLite files, an in-process simulator on `127.0.0.1:0`, and tracing
 //! that stays silent unless `VIGIL_TEST_LOG` is set.
 
+#[cfg(feature = "sim")]
+pub mod sim;
+
 pub mod logs;
 pub mod pg;
 pub mod sqlite;
