@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
 use vigil_core::{ClientOrderId, Market};
 
 use crate::{
@@ -107,8 +106,7 @@ impl TradingClient {
             prepared,
         } = prepared;
         let now = self.transport.clock.now();
-        // Sending within the last 100 ms of the window would just race the exchange's check.
-        if now + TimeDelta::milliseconds(100) >= stamp.local_deadline() {
+        if now >= stamp.local_deadline() {
             return CreateOrderOutcome {
                 stamp: Some(stamp),
                 result: Err(BitvavoError::NotSent {
