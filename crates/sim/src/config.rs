@@ -706,6 +706,46 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        // docs/simulator.md, "Configuration (TOML)", with the `sim.` prefix removed.
+        let text = r#"
+seed = 3
+price_step_seconds = 60
+future_timestamp_tolerance_ms = 1000
+[rate_limit]
+points_per_minute = 1000
+ban_code = "legacy105"
+unsigned_ban_minutes = 15
+[[markets]]
+market = "BTC-EUR"
+tick_size = "1"
+quantity_decimals = 8
+min_order_base = "0.000061"
+min_order_quote = "5"
+max_order_base = "1000000000"
+max_order_quote = "1000000000"
+initial_price = "60000"
+volatility_per_day = "0.03"
+[[accounts]]
+name = "demo"
+balances = { EUR = "1000", BTC = "0.05" }
+fees = { taker = "0.0025", maker = "0.0015" }
+[[accounts.keys]]
+key = "0000000000000000000000000000000000000000000000000000000000000001"
+secret = "s"
+permissions = ["view", "trade"]
+[[faults.rules]]
+endpoint = "POST /v2/order"
+times = 1
+kind = "accept_then_drop"
+"#;
+        let c = SimConfig::from_toml_str(text).unwrap();
+        assert_eq!(c.rate_limit.ban_code, BanCode::Legacy105);
+        assert_eq!(c.faults.rules[0].kind, crate::faults::FaultKind::AcceptThenDrop);
+        assert_eq!(c.accounts[0].keys[0].permissions, [Permission::View, Permission::Trade]);
+    }
+
+    #[test]
     fn from_table_parses_faults() {
         let table: toml::Table = toml::from_str(
             "seed = 9\n[[faults.rules]]\nendpoint = \"POST /v2/order\"\ntimes = 1\n\
