@@ -741,8 +741,14 @@ kind = "accept_then_drop"
 "#;
         let c = SimConfig::from_toml_str(text).unwrap();
         assert_eq!(c.rate_limit.ban_code, BanCode::Legacy105);
-        assert_eq!(c.faults.rules[0].kind, crate::faults::FaultKind::AcceptThenDrop);
-        assert_eq!(c.accounts[0].keys[0].permissions, [Permission::View, Permission::Trade]);
+        assert_eq!(
+            c.faults.rules[0].kind,
+            crate::faults::FaultKind::AcceptThenDrop
+        );
+        assert_eq!(
+            c.accounts[0].keys[0].permissions,
+            [Permission::View, Permission::Trade]
+        );
     }
 
     #[test]

@@ -139,23 +139,27 @@ async fn connection(
 pub(crate) fn json_reply(status: StatusCode, body: &Value, limits: Option<Headers>) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.insert(
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     if let Some(l) = limits {
-        h.insert("bitvavo-ratelimit-limit", HeaderValue::from(l.limit));
-        h.insert(
-            "bitvavo-ratelimit-remaining",
-            HeaderValue::from(l.remaining),
-        );
-        h.insert(
-            "bitvavo-ratelimit-resetat",
-            HeaderValue::from(l.reset_at_ms),
-        );
+        add_limit_headers(&mut response, l);
     }
     response
+}
+
+fn add_limit_headers(response: &mut Reply, l: Headers) {
+    let h = response.headers_mut();
+    h.insert("bitvavo-ratelimit-limit", HeaderValue::from(l.limit));
+    h.insert(
+        "bitvavo-ratelimit-remaining",
+        HeaderValue::from(l.remaining),
+    );
+    h.insert(
+        "bitvavo-ratelimit-resetat",
+        HeaderValue::from(l.reset_at_ms),
+    );
 }
 
 fn error_reply(e: &ApiError, limits: Option<Headers>) -> Reply {
@@ -179,11 +183,23 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Reply, DropConnection> {
     let (parts, body) = req.into_parts();
+    let bucket = {
+        let headers = AccessHeaders::read(&parts.headers);
+        match headers.key {
+            Some(k) if headers.present() => Bucket::Key(k.to_owned()),
+            _ => Bucket::Ip(peer.ip()),
+        }
+    };
+    // Every answer, even one that never reaches a handler, carries the rate-limit headers.
+    let peek = |shared: &Shared, bucket: &Bucket| {
+        let ex = shared.lock();
+        ex.limiter.peek(bucket, ex.now_ms())
+    };
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             let e = ApiError::new(102, "The request body is too large or could not be read.");
-            return Ok(error_reply(&e, None));
+            return Ok(error_reply(&e, Some(peek(&shared, &bucket))));
         }
     };
     let path = parts.uri.path().to_owned();
@@ -193,22 +209,10 @@ async fn handle(
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
     let query = parts.uri.query().unwrap_or("").to_owned();
     if path == "/_sim" || path.starts_with("/_sim/") {
-        return Ok(admin::handle(
-            &shared,
-            peer,
-            &parts.method,
-            &path,
-            &query,
-            &body,
-        ));
+        let mut reply = admin::handle(&shared, peer, &parts.method, &path, &query, &body);
+        add_limit_headers(&mut reply, peek(&shared, &bucket));
+        return Ok(reply);
     }
-    let bucket = {
-        let headers = AccessHeaders::read(&parts.headers);
-        match headers.key {
-            Some(k) if headers.present() => Bucket::Key(k.to_owned()),
-            _ => Bucket::Ip(peer.ip()),
-        }
-    };
     let Some(route) = Route::resolve(&parts.method, &path) else {
         let mut ex = shared.lock();
         *ex.requests
