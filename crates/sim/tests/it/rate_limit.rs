@@ -28,6 +28,7 @@ async fn every_answer_carries_the_three_headers() {
         sim.trade(Method::GET, "/v2/balance", None).await,
         sim.trade(Method::GET, "/v2/order?market=BTC-EUR&orderId=x", None)
             .await,
+        sim.public("/_sim/requests").await,
     ];
     for a in &answers {
         assert_eq!(header(a, "bitvavo-ratelimit-limit"), 1000, "{}", a.body);
