@@ -61,8 +61,8 @@ async fn tickers() {
     );
     let b = sim.public("/v2/ticker/book?market=BTC-EUR").await;
     let b = b.ok();
-    let bid: f64 = b["bid"].as_str().unwrap().parse().unwrap();
-    let ask: f64 = b["ask"].as_str().unwrap().parse().unwrap();
+    let bid: rust_decimal::Decimal = b["bid"].as_str().unwrap().parse().unwrap();
+    let ask: rust_decimal::Decimal = b["ask"].as_str().unwrap().parse().unwrap();
     assert!(bid < ask);
     assert!(b["bidSize"].is_string() && b["askSize"].is_string());
     let t = sim.public("/v2/ticker/24h?market=ETH-EUR").await;
@@ -128,7 +128,12 @@ async fn book_and_public_trades() {
     assert!(b["nonce"].is_u64() && b["timestamp"].is_i64());
     let bids = b["bids"].as_array().unwrap();
     assert_eq!(bids.len(), 3);
-    let p = |v: &Value| v[0].as_str().unwrap().parse::<f64>().unwrap();
+    let p = |v: &Value| {
+        v[0].as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
     assert!(p(&bids[0]) > p(&bids[1]));
     let asks = b["asks"].as_array().unwrap();
     assert!(p(&asks[0]) < p(&asks[1]));
