@@ -321,6 +321,9 @@ pub struct SimConfig {
     /// How far ahead of the sim clock a request's timestamp may be (bitvavo-api.md leaves this
     /// open; see docs/simulator.md).
     pub future_timestamp_tolerance_ms: i64,
+    /// Give the n-th order of every market the same orderId (Bitvavo only promises uniqueness
+    /// per market), so tests prove that a client keys orders by (market, orderId).
+    pub shared_order_ids_across_markets: bool,
 }
 
 /// The TOML shape of [`SimConfig`]; see the field docs there.
@@ -339,6 +342,8 @@ struct RawSimConfig {
     price_step_seconds: u32,
     #[serde(default = "default_future_tolerance")]
     future_timestamp_tolerance_ms: i64,
+    #[serde(default)]
+    shared_order_ids_across_markets: bool,
 }
 
 fn default_step() -> u32 {
@@ -363,6 +368,7 @@ impl SimConfig {
             faults: FaultPlan::default(),
             price_step_seconds: default_step(),
             future_timestamp_tolerance_ms: default_future_tolerance(),
+            shared_order_ids_across_markets: false,
         }
     }
 
@@ -398,6 +404,7 @@ impl SimConfig {
             faults: raw.faults,
             price_step_seconds: raw.price_step_seconds,
             future_timestamp_tolerance_ms: raw.future_timestamp_tolerance_ms,
+            shared_order_ids_across_markets: raw.shared_order_ids_across_markets,
         };
         config.validate()?;
         Ok(config)
@@ -542,6 +549,13 @@ impl SimConfig {
     #[must_use]
     pub fn with_account(mut self, account: AccountConfig) -> Self {
         self.accounts.push(account);
+        self
+    }
+
+    /// Gives the n-th order of every market the same orderId (see the field).
+    #[must_use]
+    pub fn with_shared_order_ids_across_markets(mut self) -> Self {
+        self.shared_order_ids_across_markets = true;
         self
     }
 

@@ -103,6 +103,9 @@ pub(crate) struct Exchange {
     fees_collected: BTreeMap<String, Decimal>,
     cancel_after: HashMap<usize, CancelAfter>,
     id_rng: ChaCha8Rng,
+    /// Per market, the same seed: with `shared_order_ids_across_markets` the n-th order of
+    /// every market gets the same id.
+    market_id_rngs: Vec<ChaCha8Rng>,
     pub(crate) requests: BTreeMap<String, u64>,
     pub(crate) faults: FaultState,
     pub(crate) limiter: RateLimiter,
@@ -177,6 +180,9 @@ impl Exchange {
             faults: FaultState::new(config.faults.clone(), config.seed),
             limiter: RateLimiter::new(config.rate_limit.clone()),
             id_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x0001_D50F_0DE5),
+            market_id_rngs: (0..config.markets.len())
+                .map(|_| ChaCha8Rng::seed_from_u64(config.seed ^ 0x05AE_D1D5))
+                .collect(),
             config,
             markets,
             market_index,
@@ -220,6 +226,17 @@ impl Exchange {
         rand::RngCore::fill_bytes(&mut self.id_rng, &mut random);
         let ms = u64::try_from(now_ms).unwrap_or(0);
         uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid()
+    }
+
+    /// A fresh order id: time-ordered and unique, or (with `shared_order_ids_across_markets`)
+    /// the same sequence of random UUIDs in every market.
+    fn next_order_id(&mut self, market: usize, now_ms: i64) -> Uuid {
+        if !self.config.shared_order_ids_across_markets {
+            return self.next_id(now_ms);
+        }
+        let mut random = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut self.market_id_rngs[market], &mut random);
+        uuid::Builder::from_random_bytes(random).into_uuid()
     }
 
     fn balance_mut(&mut self, account: usize, asset: &str) -> &mut Balance {

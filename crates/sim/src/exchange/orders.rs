@@ -417,7 +417,7 @@ impl Exchange {
         if self.balance(caller.account, &hold_asset).available < needed {
             return Err(Self::insufficient());
         }
-        let id = self.next_id(now);
+        let id = self.next_order_id(market, now);
         let idx = self.orders.len();
         self.orders.push(Order {
             id,

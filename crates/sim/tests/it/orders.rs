@@ -440,3 +440,34 @@ async fn cancel_orders_after_cancels_on_expiry_and_zero_disarms() {
     .await
     .error(205, 400);
 }
+
+#[tokio::test]
+async fn shared_order_ids_are_told_apart_by_market() {
+    let (config, clock) = crate::support::config();
+    let sim = spawn_with(config.with_shared_order_ids_across_markets(), clock).await;
+    let btc = sim.limit("buy", "0.001", "50000", None).await;
+    let btc_id = btc.ok()["orderId"].as_str().unwrap().to_owned();
+    let eth = r#"{"market":"ETH-EUR","side":"buy","orderType":"limit","amount":"0.01","price":"2000","operatorId":1}"#;
+    let eth = sim.trade(Method::POST, "/v2/order", Some(eth)).await;
+    assert_eq!(
+        eth.ok()["orderId"],
+        btc_id.as_str(),
+        "the n-th order of each market shares its id"
+    );
+    sim.trade(
+        Method::DELETE,
+        &format!("/v2/order?market=ETH-EUR&orderId={btc_id}&operatorId=1"),
+        None,
+    )
+    .await
+    .ok();
+    let still = sim
+        .trade(
+            Method::GET,
+            &format!("/v2/order?market=BTC-EUR&orderId={btc_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(still.ok()["status"], "new");
+    assert_eq!(still.ok()["market"], "BTC-EUR");
+}
