@@ -118,6 +118,10 @@ pub struct MarketConfig {
     /// Mean traded base volume per price step (for candles, the 24h ticker and public trades).
     #[serde(default = "default_volume")]
     pub volume_per_step: Decimal,
+    /// At most this much base of one resting order fills per price step (partial fills);
+    /// unlimited when absent, so resting orders fill completely.
+    #[serde(default)]
+    pub max_fill_per_step: Option<Decimal>,
     /// Replay these candles (`timestamp,open,high,low,close,volume` per line, oldest first)
     /// instead of the generated path.
     #[serde(default)]
@@ -164,6 +168,7 @@ impl MarketConfig {
             drift_per_day: Decimal::ZERO,
             spread: default_spread(),
             volume_per_step: default_volume(),
+            max_fill_per_step: None,
             candles_csv: None,
             replay_start_row: 0,
         }
@@ -189,6 +194,13 @@ impl MarketConfig {
     #[must_use]
     pub fn with_volatility(mut self, per_day: Decimal) -> Self {
         self.volatility_per_day = per_day;
+        self
+    }
+
+    /// Caps how much of a resting order one price step fills (partial fills).
+    #[must_use]
+    pub fn with_max_fill_per_step(mut self, base: Decimal) -> Self {
+        self.max_fill_per_step = Some(base);
         self
     }
 
@@ -610,6 +622,9 @@ fn validate_market(at: &str, m: &MarketConfig, problems: &mut Vec<String>) {
         problems.push(format!(
             "{at}: quantity_decimals and notional_decimals must be 0..=18"
         ));
+    }
+    if m.max_fill_per_step.is_some_and(|cap| cap <= Decimal::ZERO) {
+        problems.push(format!("{at}.max_fill_per_step: must be greater than zero"));
     }
     if m.max_open_orders == 0 {
         problems.push(format!("{at}.max_open_orders: must be at least 1"));

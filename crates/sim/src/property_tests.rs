@@ -4,8 +4,8 @@
 //!   house and the fee pool never changes, no balance goes negative, and what is "in order"
 //!   equals what open orders hold;
 //! - `prop_no_client_order_id_filled_twice`: retries of a `clientOrderId` never produce a second
-//!   live order, so no id is ever filled twice while it is in use, and no order fills beyond its
-//!   amount;
+//!   live order, so no id is ever filled twice while it is in use; no order fills beyond its
+//!   amount, and each order's fills add up to its filled amount (partial fills included);
 //! - `prop_wrong_signature_is_always_refused`: any change of the signature, secret, target or
 //!   body makes the request fail with 309, while the right one passes.
 //!
@@ -80,9 +80,11 @@ fn exchange(seed: u64) -> (Exchange, ManualClock) {
     let clock = ManualClock::new(DateTime::from_timestamp(1_750_000_000, 0).unwrap());
     let key = |i: u8| format!("{i:0>64}");
     let markets = vec![
+        // Partial fills on BTC-EUR (at most 0.0001 BTC per step), complete fills on ETH-EUR.
         MarketConfig::new("BTC-EUR", Decimal::ONE, 8, Decimal::from(50_000))
             .with_minimums(Decimal::new(1, 5), Decimal::ONE)
-            .with_volatility(Decimal::new(5, 2)),
+            .with_volatility(Decimal::new(5, 2))
+            .with_max_fill_per_step(Decimal::new(1, 4)),
         MarketConfig::new("ETH-EUR", Decimal::new(1, 2), 6, Decimal::from(2_000))
             .with_minimums(Decimal::new(1, 4), Decimal::ONE)
             .with_volatility(Decimal::new(5, 2)),
@@ -260,7 +262,9 @@ proptest! {
             let amount = o.amount.unwrap_or(o.filled_amount);
             prop_assert!(o.filled_amount <= amount, "order {} overfilled", o.order_id);
         }
-        prop_assert!(ex.fills_per_order_for_tests().iter().all(|n| *n <= 1), "an order filled twice");
+        for (filled, fills_total) in ex.fill_totals_for_tests() {
+            prop_assert_eq!(filled, fills_total, "an order's fills do not add up to its filled amount");
+        }
     }
 
     #[test]

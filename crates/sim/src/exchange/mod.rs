@@ -11,6 +11,7 @@
 //! account, and fees go to a fee pool, so per asset the sum over accounts, house and fees never
 //! changes (a property test checks this).
 
+mod cancel;
 mod history;
 mod market_data;
 mod orders;
@@ -383,10 +384,16 @@ impl Exchange {
             .collect()
     }
 
-    /// How many fills each order has, for property tests.
+    /// Per order, its filled amount and the sum of its fills, for property tests.
     #[cfg(test)]
-    pub(crate) fn fills_per_order_for_tests(&self) -> Vec<usize> {
-        self.orders.iter().map(|o| o.fills.len()).collect()
+    pub(crate) fn fill_totals_for_tests(&self) -> Vec<(Decimal, Decimal)> {
+        self.orders
+            .iter()
+            .map(|o| {
+                let total = o.fills.iter().map(|f| self.fills[*f].amount).sum();
+                (o.filled_amount, total)
+            })
+            .collect()
     }
 
     /// The fees collected so far, per asset.

@@ -6,11 +6,12 @@
 //! 212, 215, 217); funds are checked and held (216). Market orders fill at once against the house
 //! at the ask (buy) or bid (sell) as takers. Limit orders that cross the spread fill at once as
 //! takers (unless `postOnly`, which cancels them, or IOC/FOK, which cancel what does not fill);
-//! the rest rest in the book and fill completely, as makers at their limit price, when the price
-//! path reaches them. Fills are always complete, so `partiallyFilled` never occurs.
+//! the rest rest in the book and fill as makers at their limit price when the price path reaches
+//! them: completely, or (when the market sets `max_fill_per_step`) at most that much per price
+//! step, passing through `partiallyFilled`.
 
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 use vigil_core::Side;
 
@@ -21,6 +22,7 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OrderStatus {
     New,
+    PartiallyFilled,
     Filled,
     Canceled,
     CanceledIoc,
@@ -32,6 +34,7 @@ impl OrderStatus {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::New => "new",
+            Self::PartiallyFilled => "partiallyFilled",
             Self::Filled => "filled",
             Self::Canceled => "canceled",
             Self::CanceledIoc => "canceledIOC",
@@ -41,7 +44,7 @@ impl OrderStatus {
     }
 
     pub(crate) fn is_open(self) -> bool {
-        self == Self::New
+        matches!(self, Self::New | Self::PartiallyFilled)
     }
 }
 
@@ -486,6 +489,20 @@ impl Exchange {
         self.orders[idx].hold = Decimal::ZERO;
     }
 
+    /// Releases `amount` (at most what is held) of an order's hold.
+    fn release_part(&mut self, idx: usize, amount: Decimal) {
+        let (account, asset, held) = (
+            self.orders[idx].account,
+            self.orders[idx].hold_asset.clone(),
+            self.orders[idx].hold,
+        );
+        let part = amount.min(held);
+        let b = self.balance_mut(account, &asset);
+        b.in_order -= part;
+        b.available += part;
+        self.orders[idx].hold = held - part;
+    }
+
     /// A new or updated limit order: take liquidity if it crosses, honour postOnly/IOC/FOK.
     fn execute_limit(&mut self, idx: usize, now: i64) {
         let (market, side, limit) = {
@@ -501,9 +518,9 @@ impl Exchange {
         if crosses && o.post_only {
             self.close_order(idx, OrderStatus::CanceledPostOnly, now);
         } else if crosses {
-            let amount = o.amount.unwrap_or_default();
+            let remaining = o.amount.unwrap_or_default() - o.filled_amount;
             let price = if side == Side::Buy { ask } else { bid };
-            self.fill(idx, amount, price, true, now);
+            self.fill(idx, remaining, price, true, now);
         } else if o.time_in_force == "IOC" {
             self.close_order(idx, OrderStatus::CanceledIoc, now);
         } else if o.time_in_force == "FOK" {
@@ -522,24 +539,51 @@ impl Exchange {
                 Side::Sell => high >= limit,
             };
             if hit {
-                let amount = o.amount.unwrap_or_default();
+                let remaining = o.amount.unwrap_or_default() - o.filled_amount;
+                // A market may cap how much of a resting order one price step fills.
+                let amount = self.markets[market]
+                    .cfg
+                    .max_fill_per_step
+                    .map_or(remaining, |cap| cap.min(remaining));
                 let at = at.max(o.created_ms);
                 self.fill(idx, amount, limit, false, at);
             }
         }
     }
 
-    /// Fills `amount` of order `idx` at `price` completely and settles balances, house and fees.
+    /// Fills `amount` of order `idx` at `price` and settles balances, house and fees; the order
+    /// is filled when nothing remains, partially filled otherwise.
+    ///
+    /// The fee is charged cumulatively (fills at one rate together pay the rounded-up fee of
+    /// their total quote value, never more than one rounding), so what all fills of a buy cost
+    /// never exceeds what was held for it, and each partial fill is paid from the hold.
     fn fill(&mut self, idx: usize, amount: Decimal, price: Decimal, taker: bool, now: i64) {
-        self.release(idx);
-        let (account, market, side) = {
+        let (account, market, side, remaining, filled_quote) = {
             let o = &self.orders[idx];
-            (o.account, o.market, o.side)
+            let remaining = o.amount.map_or(amount, |a| a - o.filled_amount);
+            (
+                o.account,
+                o.market,
+                o.side,
+                remaining,
+                o.filled_amount_quote,
+            )
         };
+        let complete = amount >= remaining;
         let fees = self.accounts[account].fees;
         let rate = if taker { fees.taker } else { fees.maker };
         let quote_value = amount * price;
-        let fee = ceil8(quote_value * rate);
+        let fee = (ceil8((filled_quote + quote_value) * rate) - ceil8(filled_quote * rate))
+            .max(Decimal::ZERO);
+        if complete {
+            self.release(idx);
+        } else {
+            let consumed = match side {
+                Side::Buy => quote_value + fee,
+                Side::Sell => amount,
+            };
+            self.release_part(idx, consumed);
+        }
         let base = self.markets[market].base.clone();
         let quote = self.markets[market].quote.clone();
         let (base_delta, quote_delta) = match side {
@@ -573,7 +617,13 @@ impl Exchange {
         o.filled_amount += amount;
         o.filled_amount_quote += quote_value;
         o.fee_paid += fee;
-        self.close_order(idx, OrderStatus::Filled, now);
+        if complete {
+            self.close_order(idx, OrderStatus::Filled, now);
+        } else {
+            o.status = OrderStatus::PartiallyFilled;
+            o.updated_ms = now;
+            self.markets[market].book_changes += 1;
+        }
     }
 
     /// Ends an order: releases its hold and takes it off the book.
@@ -588,32 +638,6 @@ impl Exchange {
         let o = &mut self.orders[idx];
         o.status = status;
         o.updated_ms = now;
-    }
-
-    /// DELETE /order.
-    pub(crate) fn cancel_order(
-        &mut self,
-        caller: &Caller,
-        p: &Params,
-        now: i64,
-    ) -> Result<Value, ApiError> {
-        p.only(&["market", "orderId", "clientOrderId", "operatorId"])?;
-        let operator_id = p.operator_id()?;
-        let idx = self.find_order(caller, p)?;
-        if !self.orders[idx].status.is_open() {
-            return Err(ApiError::new(
-                233,
-                "Order must be in status new or partiallyFilled to be canceled.",
-            ));
-        }
-        self.close_order(idx, OrderStatus::Canceled, now);
-        let o = &self.orders[idx];
-        let mut out = json!({ "orderId": o.id.to_string() });
-        if let Some(c) = &o.client_order_id {
-            out["clientOrderId"] = json!(c);
-        }
-        out["operatorId"] = json!(operator_id);
-        Ok(out)
     }
 
     /// PUT /order: change price or amount of an open limit order (it keeps its id).
@@ -641,11 +665,18 @@ impl Exchange {
                 "Only one of amount, amountRemaining or amountQuote can be used.",
             ));
         }
-        // Nothing fills partially, so the remaining amount is the whole amount.
+        // `amount` is the new total; `amountRemaining` what may still fill.
+        let filled = self.orders[idx].filled_amount;
         let amount = match p.decimal("amount")? {
             Some(a) => Some(a),
-            None => p.decimal("amountRemaining")?,
+            None => p.decimal("amountRemaining")?.map(|rest| filled + rest),
         };
+        if amount.is_some_and(|a| a <= filled) {
+            return Err(ApiError::invalid_because(
+                "amount",
+                "It must be more than what is already filled.",
+            ));
+        }
         let price = p.decimal("price")?;
         let tif = p.str("timeInForce")?.map(str::to_owned);
         let stp = p.str("selfTradePrevention")?.map(str::to_owned);
@@ -680,10 +711,10 @@ impl Exchange {
         let fees = self.accounts[account].fees;
         let new_hold = match self.orders[idx].side {
             Side::Buy => {
-                let cost = new_amount * new_price;
+                let cost = (new_amount - filled) * new_price;
                 ceil8(cost) + ceil8(cost * fees.taker)
             }
-            Side::Sell => new_amount,
+            Side::Sell => new_amount - filled,
         };
         let asset = self.orders[idx].hold_asset.clone();
         let old_hold = self.orders[idx].hold;
@@ -709,61 +740,5 @@ impl Exchange {
         self.markets[market].book_changes += 1;
         self.execute_limit(idx, now);
         Ok(self.order_json(idx))
-    }
-
-    /// DELETE /orders: cancel all open orders (of a market, or all).
-    pub(crate) fn cancel_orders(
-        &mut self,
-        caller: &Caller,
-        p: &Params,
-        now: i64,
-    ) -> Result<Value, ApiError> {
-        p.only(&["market", "operatorId"])?;
-        let operator_id = p.operator_id()?;
-        let market = p.str("market")?.map(|m| self.market(m)).transpose()?;
-        let targets: Vec<usize> = self
-            .orders
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.status.is_open() && o.account == caller.account)
-            .filter(|(_, o)| market.is_none_or(|m| o.market == m))
-            .map(|(i, _)| i)
-            .collect();
-        let mut out = Vec::new();
-        for idx in targets {
-            self.close_order(idx, OrderStatus::Canceled, now);
-            out.push(
-                json!({ "orderId": self.orders[idx].id.to_string(), "operatorId": operator_id }),
-            );
-        }
-        Ok(Value::Array(out))
-    }
-
-    /// POST /cancelOrdersAfter: arm (10..300 s) or disarm (0) the dead man's switch.
-    pub(crate) fn cancel_orders_after(
-        &mut self,
-        caller: &Caller,
-        p: &Params,
-        now: i64,
-    ) -> Result<Value, ApiError> {
-        p.only(&["codGroupId", "expiryAfterSeconds", "operatorId"])?;
-        let group = p.integer_in("codGroupId", 1..=1000, 1)?;
-        let seconds = p
-            .integer("expiryAfterSeconds")?
-            .ok_or_else(|| ApiError::required("expiryAfterSeconds"))?;
-        if seconds == 0 {
-            self.cancel_after.remove(&caller.account);
-            return Ok(json!({ "codGroupId": group, "timeOfExpirySeconds": 0 }));
-        }
-        if !(10..=300).contains(&seconds) {
-            return Err(ApiError::invalid_because(
-                "expiryAfterSeconds",
-                "It must be 0 (disarm) or between 10 and 300.",
-            ));
-        }
-        let deadline_ms = now + seconds * 1000;
-        self.cancel_after
-            .insert(caller.account, super::CancelAfter { group, deadline_ms });
-        Ok(json!({ "codGroupId": group, "timeOfExpirySeconds": deadline_ms / 1000 }))
     }
 }

@@ -471,3 +471,47 @@ async fn shared_order_ids_are_told_apart_by_market() {
     assert_eq!(still.ok()["status"], "new");
     assert_eq!(still.ok()["market"], "BTC-EUR");
 }
+
+#[tokio::test]
+async fn capped_markets_fill_resting_orders_partially_step_by_step() {
+    let (config, clock) = crate::support::config();
+    let markets = vec![MarketConfig::new("BTC-EUR", Decimal::ONE, 8, dec!(60000))
+        .with_minimums(dec!(0.0001), dec!(5))
+        .with_max_fill_per_step(dec!(0.0004))];
+    let sim = spawn_with(config.with_markets(markets), clock).await;
+    let o = sim.limit("buy", "0.001", "59000", Some(COID)).await;
+    let id = o.ok()["orderId"].as_str().unwrap().to_owned();
+    sim.handle.set_price("BTC-EUR", dec!(58_000)).unwrap();
+    let target = format!("/v2/order?market=BTC-EUR&orderId={id}");
+    let get = || sim.trade(Method::GET, &target, None);
+    let first = get().await;
+    let first = first.ok();
+    assert_eq!(first["status"], "partiallyFilled");
+    assert_eq!(first["filledAmount"], "0.0004");
+    assert_eq!(first["amountRemaining"], "0.0006");
+    // The rest is still held; the next steps fill it.
+    let held = sim.handle.balance(DEMO_ACCOUNT, "EUR").unwrap().in_order;
+    assert!(held > dec!(0.0006) * dec!(59000), "{held}");
+    sim.advance(Duration::minutes(1));
+    sim.handle.settle();
+    assert_eq!(get().await.ok()["filledAmount"], "0.0008");
+    // Cancel the rest: the fills stay, the hold is released.
+    sim.trade(
+        Method::DELETE,
+        &format!("/v2/order?market=BTC-EUR&orderId={id}&operatorId=1"),
+        None,
+    )
+    .await
+    .ok();
+    let done = get().await;
+    let done = done.ok();
+    assert_eq!(done["status"], "canceled");
+    assert_eq!(done["fills"].as_array().unwrap().len(), 2);
+    let eur = sim.handle.balance(DEMO_ACCOUNT, "EUR").unwrap();
+    assert_eq!(eur.in_order, Decimal::ZERO);
+    assert_eq!(
+        eur.available,
+        dec!(1000) - dec!(0.0008) * dec!(59000) - d(&done["feePaid"])
+    );
+    assert_eq!(d(&done["feePaid"]), dec!(0.0708)); // 47.2 EUR at the maker rate 0.15 %
+}
