@@ -156,3 +156,31 @@ fn route(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimConfig;
+
+    #[test]
+    fn non_loopback_peers_are_refused_and_loopback_ones_served() {
+        let shared = Shared::new(SimConfig::demo(1)).unwrap();
+        // Only the peer address value is used here; nothing is sent anywhere.
+        let outside: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let refused = handle(&shared, outside, &Method::GET, "/_sim/orders", "", b"");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let reset = handle(&shared, outside, &Method::POST, "/_sim/reset", "", b"");
+        assert_eq!(reset.status(), StatusCode::FORBIDDEN);
+        for local in ["127.0.0.1:40000", "[::1]:40000"] {
+            let served = handle(
+                &shared,
+                local.parse().unwrap(),
+                &Method::GET,
+                "/_sim/orders",
+                "",
+                b"",
+            );
+            assert_eq!(served.status(), StatusCode::OK);
+        }
+    }
+}
