@@ -224,6 +224,16 @@ async fn update_changes_price_and_keeps_the_id() {
     sim.trade(Method::PUT, "/v2/order", Some(&both))
         .await
         .error(236, 400);
+    // Market orders cannot be updated (234), even by a valid change.
+    let market = r#"{"market":"BTC-EUR","side":"buy","orderType":"market","amount":"0.0001","operatorId":2}"#;
+    let m = sim.trade(Method::POST, "/v2/order", Some(market)).await;
+    let market_id = m.ok()["orderId"].as_str().unwrap().to_owned();
+    let change = format!(
+        r#"{{"market":"BTC-EUR","orderId":"{market_id}","amount":"0.0002","operatorId":2}}"#
+    );
+    sim.trade(Method::PUT, "/v2/order", Some(&change))
+        .await
+        .error(234, 400);
 }
 
 #[tokio::test]
