@@ -34,6 +34,6 @@ pub use execution::{Execution, ExecutionEvent, ExecutionState, IllegalTransition
 pub use ids::{ClientOrderId, ExecutionId, ProposalId, ScanJobId, UserId};
 pub use market::{Asset, Market, MarketRules, MarketStatus, OrderSize, OrderType, Side};
 pub use money::{Notional, Price, Quantity};
-pub use policy::Policy;
+pub use policy::{ManualApproval, Policy};
 pub use proposal::{Proposal, ProposalSource, ProposalStatus, ProposalTransitionError};
 pub use refusal::Refusal;

@@ -8,7 +8,12 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::{error::ValidationError, money::Notional};
+use crate::{
+    error::ValidationError,
+    market::OrderSize,
+    money::Notional,
+    proposal::{Proposal, ProposalSource},
+};
 
 /// A user's trading policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +113,74 @@ impl Policy {
     }
 }
 
+/// Why a strategy's or the advisor's proposal waits for a person instead of being approved by
+/// the policy (see [`Policy::auto_approval`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManualApproval {
+    /// The policy does not auto-approve (`auto_approve` is off).
+    #[error("auto_approve is off in the policy")]
+    PolicyOff,
+    /// Trading is disabled for the user, so an approval could only end in a refusal.
+    #[error("trading is disabled for the user")]
+    TradingDisabled,
+    /// A person proposed it; people approve their own proposals.
+    #[error("a person's proposal is approved by a person")]
+    FromPerson,
+    /// The market is not on the user's allowlist (I5): the executor would refuse it.
+    #[error("the market is not on the user's allowlist")]
+    NotAllowlisted,
+    /// Sized in the base asset, so its notional is not known before the price is.
+    #[error("it is sized in the base asset; only quote-sized proposals are auto-approved")]
+    BaseSized,
+    /// Above the per-order cap (I7).
+    #[error("its {amount} is above the per-order cap of {cap}")]
+    AboveOrderCap {
+        /// The proposal's quote amount.
+        amount: Notional,
+        /// The policy's per-order cap.
+        cap: Notional,
+    },
+}
+
+impl Policy {
+    /// Whether a proposal from a strategy or the LLM advisor may be approved without a person:
+    /// only when the policy says so (`auto_approve`), trading is enabled, the market is on the
+    /// allowlist (`allowlisted`), and the proposal is a quote amount within the per-order cap.
+    /// Anything else waits `PENDING`. Approval is not execution: the executor still runs every
+    /// guard (kill switch, caps, cooldown, anti-flip, balance) before any order.
+    ///
+    /// # Errors
+    /// The first reason the proposal must wait for a person.
+    pub fn auto_approval(
+        &self,
+        proposal: &Proposal,
+        allowlisted: bool,
+    ) -> Result<(), ManualApproval> {
+        if !self.auto_approve {
+            return Err(ManualApproval::PolicyOff);
+        }
+        if !self.trading_enabled {
+            return Err(ManualApproval::TradingDisabled);
+        }
+        if matches!(proposal.source, ProposalSource::Person(_)) {
+            return Err(ManualApproval::FromPerson);
+        }
+        if !allowlisted {
+            return Err(ManualApproval::NotAllowlisted);
+        }
+        match proposal.size {
+            OrderSize::Base(_) => Err(ManualApproval::BaseSized),
+            OrderSize::Quote(amount) if amount > self.order_notional_max => {
+                Err(ManualApproval::AboveOrderCap {
+                    amount,
+                    cap: self.order_notional_max,
+                })
+            }
+            OrderSize::Quote(_) => Ok(()),
+        }
+    }
+}
+
 impl Notional {
     /// A whole number of quote units (for defaults).
     #[must_use]
@@ -128,6 +201,86 @@ mod tests {
         assert_eq!(p.order_notional_max, Notional::from_whole(25));
         assert!(!p.auto_approve);
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn auto_approval_needs_the_policy_the_allowlist_and_the_cap() {
+        use chrono::{DateTime, Duration};
+
+        use crate::{
+            ids::UserId,
+            market::{Market, OrderType, Side},
+            money::{Price, Quantity},
+            proposal::ProposalDraft,
+        };
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let proposal = |size: OrderSize, source: ProposalSource| {
+            let limit = matches!(size, OrderSize::Base(_));
+            Proposal::new(
+                ProposalDraft {
+                    user_id: UserId::new(),
+                    market: Market::parse("BTC-EUR").unwrap(),
+                    side: Side::Buy,
+                    order_type: if limit {
+                        OrderType::Limit
+                    } else {
+                        OrderType::Market
+                    },
+                    size,
+                    limit_price: limit.then(|| Price::parse_positive("p", "1").unwrap()),
+                    source,
+                    rationale: "test".into(),
+                    ttl: Duration::minutes(5),
+                },
+                now,
+            )
+            .unwrap()
+        };
+        let strategy = ProposalSource::Strategy("dca".into());
+        let at_cap = proposal(OrderSize::Quote(Notional::from_whole(25)), strategy.clone());
+        let on = Policy {
+            auto_approve: true,
+            trading_enabled: true,
+            ..Policy::default()
+        };
+        assert_eq!(on.auto_approval(&at_cap, true), Ok(()));
+        assert_eq!(
+            Policy::default().auto_approval(&at_cap, true),
+            Err(ManualApproval::PolicyOff)
+        );
+        let disabled = Policy {
+            trading_enabled: false,
+            ..on.clone()
+        };
+        assert_eq!(
+            disabled.auto_approval(&at_cap, true),
+            Err(ManualApproval::TradingDisabled)
+        );
+        assert_eq!(
+            on.auto_approval(&at_cap, false),
+            Err(ManualApproval::NotAllowlisted)
+        );
+        let above = proposal(OrderSize::Quote(Notional::from_whole(26)), strategy.clone());
+        assert!(matches!(
+            on.auto_approval(&above, true),
+            Err(ManualApproval::AboveOrderCap { .. })
+        ));
+        let base = proposal(
+            OrderSize::Base(Quantity::parse_positive("a", "0.1").unwrap()),
+            strategy,
+        );
+        assert_eq!(
+            on.auto_approval(&base, true),
+            Err(ManualApproval::BaseSized)
+        );
+        let person = proposal(
+            OrderSize::Quote(Notional::from_whole(5)),
+            ProposalSource::Person("alice".into()),
+        );
+        assert_eq!(
+            on.auto_approval(&person, true),
+            Err(ManualApproval::FromPerson)
+        );
     }
 
     #[test]

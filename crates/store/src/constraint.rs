@@ -59,6 +59,11 @@ const UNIQUE: &[(&str, &str, &str)] = &[
         "an event with that sequence number already exists (a concurrent transition won)",
     ),
     (
+        "scan_job_runs_job_due_key",
+        "scan_job_runs.job_id, scan_job_runs.due_at",
+        "that due run of the scan job is already recorded (I9)",
+    ),
+    (
         TRADE_HISTORY_MARKET_FILL,
         "trade_history.market, trade_history.fill_id",
         "the fill is already recorded",

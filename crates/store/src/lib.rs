@@ -16,8 +16,8 @@
 //! - [`error`]: [`StoreError`], shaped by the caller's next decision.
 //! - [`model`]: the store's record types (users, tokens, audit entries, fills, filters).
 //! - [`facts`]: [`UserFacts`], what the guards need, read in one place.
-//! - `users`, `proposals`, `executions`, `section`, `scan_jobs`, `audit`: the operations, by
-//!   resource.
+//! - `users`, `proposals`, `executions`, `section`, `scan_jobs` (jobs, leases, runs; I9),
+//!   `llm_usage` (the LLM budget guard; I8), `audit`: the operations, by resource.
 //! - [`constraint`]: constraint names and their mapping on both back ends.
 //! - `db`: the shared SQL layer (typed arguments and rows on either back end).
 
@@ -30,6 +30,7 @@ pub mod txn_retry;
 mod audit;
 mod db;
 mod executions;
+mod llm_usage;
 mod proposals;
 mod rows;
 mod scan_jobs;
@@ -58,12 +59,19 @@ pub(crate) use db::Row;
 pub use db::{to_stored_precision, BackendKind};
 pub use error::StoreError;
 pub use facts::{InFlightOrder, UserFacts};
+pub use llm_usage::{
+    BudgetExhausted, LlmBudgetError, LlmUsage, LlmUsageFilter, LlmUsageStatus, Reservation,
+    TokenUsage,
+};
 pub use model::{
     ApiToken, Attribution, AuditEntry, AuditFilter, ClaimOutcome, ExecutionEventRecord,
     ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,
     LIST_LIMIT_MAX,
 };
-pub use scan_jobs::ScanJob;
+pub use scan_jobs::{
+    LeasePlan, LeasedJob, NewScanJob, RunFinish, RunReport, ScanJob, ScanJobFilter, ScanJobRun,
+    ScanRunOutcome, SCAN_JOB_INTERVAL_SECONDS_MAX, SCAN_JOB_MARKETS_MAX,
+};
 pub use section::GuardedTransition;
 pub use txn_retry::{RetryPolicy, StoreTxn, TxnBody};
 

@@ -33,6 +33,37 @@ pub(crate) async fn proposal_read(
     rows::proposal(&row)
 }
 
+/// Inserts a proposal (built by `Proposal::new`) on the caller's connection or transaction.
+pub(crate) async fn insert(conn: &mut Conn<'_>, p: &Proposal) -> Result<(), StoreError> {
+    let (size_kind, size_value) = rows::size_columns(&p.size);
+    let (source_kind, source_name) = rows::source_columns(&p.source);
+    conn.execute(
+        "proposal_insert",
+        "INSERT INTO proposals (id, user_id, market, side, order_type, size_kind, \
+         size_value, limit_price, source_kind, source_name, rationale, status, \
+         created_at, expires_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)",
+        args![
+            p.id.as_uuid(),
+            p.user_id.as_uuid(),
+            p.market.to_string(),
+            p.side.as_str(),
+            p.order_type.as_str(),
+            size_kind,
+            size_value,
+            p.limit_price.map(|price| price.value()),
+            source_kind,
+            source_name,
+            p.rationale.as_str(),
+            p.status.as_str(),
+            p.created_at,
+            p.expires_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Moves a proposal from `expected` by `action`, by compare-and-set. `owner`, when given, must
 /// own the proposal (a proposal of another user answers NotFound, revealing nothing).
 pub(crate) async fn proposal_cas(
@@ -81,36 +112,7 @@ impl Store {
         let p = proposal.clone();
         run_transaction(&self.inner, "proposal_insert", TxnMode::Write, move |txn| {
             let p = p.clone();
-            Box::pin(async move {
-                let (size_kind, size_value) = rows::size_columns(&p.size);
-                let (source_kind, source_name) = rows::source_columns(&p.source);
-                txn.conn()
-                    .execute(
-                        "proposal_insert",
-                        "INSERT INTO proposals (id, user_id, market, side, order_type, size_kind, \
-                         size_value, limit_price, source_kind, source_name, rationale, status, \
-                         created_at, expires_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)",
-                        args![
-                            p.id.as_uuid(),
-                            p.user_id.as_uuid(),
-                            p.market.to_string(),
-                            p.side.as_str(),
-                            p.order_type.as_str(),
-                            size_kind,
-                            size_value,
-                            p.limit_price.map(|price| price.value()),
-                            source_kind,
-                            source_name,
-                            p.rationale,
-                            p.status.as_str(),
-                            p.created_at,
-                            p.expires_at,
-                        ],
-                    )
-                    .await?;
-                Ok(())
-            })
+            Box::pin(async move { insert(&mut txn.conn(), &p).await })
         })
         .await
     }

@@ -1,25 +1,42 @@
-//! Scan jobs and their leases (I9): a due job is run by at most one scheduler instance at a
-//! time, and a crashed instance's lease expires so another picks the job up.
+//! Scan jobs (I9): the scheduled scans of the strategies and the LLM advisor, their leases and
+//! their runs.
 //!
-//! The lease query must not walk jobs that are already leased: it selects through the partial
-//! index `scan_jobs_due_idx` (`WHERE locked_by IS NULL AND paused = false`), so its cost follows
-//! the number of unleased jobs, not the table. SQLite is told so with `INDEXED BY` (the query
-//! fails rather than silently scanning); PostgreSQL uses `FOR UPDATE SKIP LOCKED`, so instances
-//! leasing at the same time take different jobs instead of queueing behind each other. Expired
-//! leases are found through the second partial index, `scan_jobs_lease_idx`.
-//! [`Store::scan_job_lease_plan`] shows the plan; a test checks it names the index on both back
-//! ends.
+//! - this module: the job itself (create, get, list, pause, resume, remove), each change a
+//!   person makes recorded in `audit_log` in the same transaction (I11);
+//! - [`lease`]: leasing due jobs through the partial indexes, renewing and releasing a lease;
+//! - [`runs`]: the run's final transaction, which writes its proposals and its run record only
+//!   while the worker still holds the lease, and releases it.
+//!
+//! A job is due when `next_run_at <= now`, it is not paused and nobody holds its lease (or the
+//! holder's lease expired). Leasing never changes `next_run_at`; only a recorded run moves it on,
+//! so a run that was abandoned (crash, lost lease, shutdown) is run again by the next lease with
+//! the same due time, and `UNIQUE (job_id, due_at)` on the runs keeps it to one record.
 
-use chrono::Duration;
-use vigil_core::{Market, ScanJobId, Timestamp, UserId};
+pub(crate) mod lease;
+pub(crate) mod runs;
+
+use serde_json::json;
+use vigil_core::{Market, ScanJobId, Timestamp, UserId, ValidationError};
+
+pub use lease::{LeasePlan, LeasedJob};
+pub use runs::{RunFinish, RunReport, ScanJobRun, ScanRunOutcome};
 
 use crate::{
-    db::{args, BackendKind, Row},
+    audit,
+    db::{args, Conn, Row},
     error::StoreError,
+    model::{Attribution, AuditEntry},
     rows,
     txn_retry::{run_transaction, TxnMode},
     Store,
 };
+
+/// The most markets one job scans (every loop is bounded; a scan reads candles per market).
+pub const SCAN_JOB_MARKETS_MAX: usize = 20;
+/// The longest interval between runs: one week.
+pub const SCAN_JOB_INTERVAL_SECONDS_MAX: u32 = 7 * 24 * 3_600;
+/// The longest strategy name.
+const STRATEGY_NAME_MAX: usize = 64;
 
 /// A scheduled scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,16 +57,124 @@ pub struct ScanJob {
     pub next_run_at: Timestamp,
     /// Paused jobs are never leased.
     pub paused: bool,
-    /// The instance holding the lease, if any.
+    /// The worker holding the lease, if any.
     pub locked_by: Option<String>,
     /// When that lease expires.
     pub locked_until: Option<Timestamp>,
 }
 
-const COLUMNS: &str = "id, user_id, strategy, markets, params, interval_seconds, next_run_at, \
-     paused, locked_by, locked_until";
+impl ScanJob {
+    /// The job as JSON, for the audit log.
+    fn audit_json(&self) -> serde_json::Value {
+        json!({
+            "id": self.id,
+            "user_id": self.user_id,
+            "strategy": self.strategy,
+            "markets": self.markets.iter().map(Market::to_string).collect::<Vec<_>>(),
+            "params": self.params,
+            "interval_seconds": self.interval_seconds,
+            "next_run_at": self.next_run_at,
+            "paused": self.paused,
+        })
+    }
+}
 
-fn scan_job(row: &Row) -> Result<ScanJob, StoreError> {
+/// What is needed to create a scan job. The engine checks the strategy name and parameters
+/// before it gets here (the store does not know the strategies); the store checks the shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewScanJob {
+    /// Whose scan it is.
+    pub user_id: UserId,
+    /// The strategy's name (`dca`, `sma_cross`, `rsi_reversion`, `llm_advisor`).
+    pub strategy: String,
+    /// The markets it scans (1 to [`SCAN_JOB_MARKETS_MAX`], no repeats).
+    pub markets: Vec<Market>,
+    /// The strategy's parameters (a JSON object).
+    pub params: serde_json::Value,
+    /// How often it runs, in seconds (1 to [`SCAN_JOB_INTERVAL_SECONDS_MAX`]).
+    pub interval_seconds: u32,
+    /// When it first runs.
+    pub first_run_at: Timestamp,
+}
+
+impl NewScanJob {
+    /// Every problem with the job's shape, each naming its field.
+    fn problems(&self) -> Vec<ValidationError> {
+        let mut problems = Vec::new();
+        if !(1..=SCAN_JOB_INTERVAL_SECONDS_MAX).contains(&self.interval_seconds) {
+            problems.push(ValidationError::new(
+                "interval_seconds",
+                self.interval_seconds,
+                format!("an interval of 1 to {SCAN_JOB_INTERVAL_SECONDS_MAX} seconds"),
+            ));
+        }
+        if self.markets.is_empty() || self.markets.len() > SCAN_JOB_MARKETS_MAX {
+            problems.push(ValidationError::new(
+                "markets",
+                format!("{} markets", self.markets.len()),
+                format!("1 to {SCAN_JOB_MARKETS_MAX} markets"),
+            ));
+        }
+        let mut unique = self.markets.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != self.markets.len() {
+            problems.push(ValidationError::new(
+                "markets",
+                self.markets
+                    .iter()
+                    .map(Market::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "each market at most once",
+            ));
+        }
+        let name_ok = !self.strategy.is_empty()
+            && self.strategy.len() <= STRATEGY_NAME_MAX
+            && self
+                .strategy
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !name_ok {
+            problems.push(ValidationError::new(
+                "strategy",
+                &self.strategy,
+                "a strategy name of lower-case letters, digits and '_'",
+            ));
+        }
+        if !self.params.is_object() {
+            problems.push(ValidationError::new(
+                "params",
+                &self.params,
+                "a JSON object of strategy parameters",
+            ));
+        }
+        problems
+    }
+}
+
+/// Which scan jobs to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanJobFilter {
+    /// Only this user's.
+    pub user: Option<UserId>,
+    /// At most this many (capped at [`crate::LIST_LIMIT_MAX`]).
+    pub limit: u32,
+}
+
+impl Default for ScanJobFilter {
+    fn default() -> Self {
+        Self {
+            user: None,
+            limit: 100,
+        }
+    }
+}
+
+pub(crate) const COLUMNS: &str = "id, user_id, strategy, markets, params, interval_seconds, \
+     next_run_at, paused, locked_by, locked_until";
+
+pub(crate) fn scan_job(row: &Row) -> Result<ScanJob, StoreError> {
     let markets: Vec<String> = serde_json::from_value(row.json("markets")?)
         .map_err(|e| StoreError::invalid("scan_jobs.markets", e))?;
     let markets = markets
@@ -71,214 +196,238 @@ fn scan_job(row: &Row) -> Result<ScanJob, StoreError> {
     })
 }
 
-/// The due, unleased jobs, in due order, through the partial index. `$1` = now, `$2` = limit.
-fn due_selection(backend: BackendKind) -> &'static str {
-    match backend {
-        BackendKind::Postgres => {
-            "SELECT id FROM scan_jobs WHERE locked_by IS NULL AND paused = FALSE \
-             AND next_run_at <= $1 ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED"
-        }
-        BackendKind::Sqlite => {
-            "SELECT id FROM scan_jobs INDEXED BY scan_jobs_due_idx \
-             WHERE locked_by IS NULL AND paused = 0 AND next_run_at <= $1 \
-             ORDER BY next_run_at LIMIT $2"
-        }
-    }
+pub(crate) async fn scan_job_read(
+    conn: &mut Conn<'_>,
+    id: ScanJobId,
+) -> Result<ScanJob, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM scan_jobs WHERE id = $1");
+    let row = conn
+        .fetch_optional("scan_job_get", &sql, args![id.as_uuid()])
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "scan job",
+            key: id.to_string(),
+        })?;
+    scan_job(&row)
 }
 
-/// Leases whose holder's time ran out, through the lease index. `$1` = now, `$2` = limit.
-fn expired_selection(backend: BackendKind) -> &'static str {
-    match backend {
-        BackendKind::Postgres => {
-            "SELECT id FROM scan_jobs WHERE locked_by IS NOT NULL AND locked_until <= $1 \
-             AND paused = FALSE ORDER BY locked_until LIMIT $2 FOR UPDATE SKIP LOCKED"
-        }
-        BackendKind::Sqlite => {
-            "SELECT id FROM scan_jobs INDEXED BY scan_jobs_lease_idx \
-             WHERE locked_by IS NOT NULL AND locked_until <= $1 AND paused = 0 \
-             ORDER BY locked_until LIMIT $2"
-        }
-    }
+fn target(id: ScanJobId) -> String {
+    format!("scan_job:{id}")
 }
 
 impl Store {
-    /// Creates a scan job, due at `first_run_at`.
+    /// Creates a scan job, due at `first_run_at`, recorded in `audit_log` as `scan_job.create`
+    /// by `by` in the same transaction.
     ///
     /// # Errors
-    /// [`StoreError::InvalidInput`] for a zero interval or no market; a foreign-key violation
-    /// for an unknown user.
+    /// [`StoreError::InvalidInput`] with every problem (interval, markets, strategy name,
+    /// parameters not an object); [`StoreError::NotFound`] for an unknown user.
     pub async fn scan_job_create(
         &self,
-        user: UserId,
-        strategy: &str,
-        markets: &[Market],
-        params: serde_json::Value,
-        interval_seconds: u32,
-        first_run_at: Timestamp,
+        new: &NewScanJob,
+        by: &Attribution,
     ) -> Result<ScanJob, StoreError> {
-        let mut problems = Vec::new();
-        if interval_seconds == 0 {
-            problems.push(vigil_core::ValidationError::new(
-                "interval_seconds",
-                0,
-                "an interval of at least 1 second",
-            ));
-        }
-        if markets.is_empty() {
-            problems.push(vigil_core::ValidationError::new(
-                "markets",
-                "(none)",
-                "at least one market",
-            ));
-        }
+        let problems = new.problems();
         if !problems.is_empty() {
             return Err(StoreError::InvalidInput(problems));
         }
         let job = ScanJob {
             id: ScanJobId::new(),
-            user_id: user,
-            strategy: strategy.to_owned(),
-            markets: markets.to_vec(),
-            params,
-            interval_seconds,
-            next_run_at: crate::to_stored_precision(first_run_at),
+            user_id: new.user_id,
+            strategy: new.strategy.clone(),
+            markets: new.markets.clone(),
+            params: new.params.clone(),
+            interval_seconds: new.interval_seconds,
+            next_run_at: crate::to_stored_precision(new.first_run_at),
             paused: false,
             locked_by: None,
             locked_until: None,
         };
-        let row = job.clone();
-        run_transaction(&self.inner, "scan_job_create", TxnMode::Write, move |txn| {
-            let j = row.clone();
-            Box::pin(async move {
-                let markets: Vec<String> = j.markets.iter().map(Market::to_string).collect();
-                txn.conn()
-                    .execute(
+        let (row, by) = (job.clone(), by.clone());
+        run_transaction(
+            &self.inner,
+            "scan_job_create",
+            TxnMode::UserSection(job.user_id),
+            move |txn| {
+                let (j, by) = (row.clone(), by.clone());
+                Box::pin(async move {
+                    let mut conn = txn.conn();
+                    let markets: Vec<String> = j.markets.iter().map(Market::to_string).collect();
+                    conn.execute(
                         "scan_job_create",
                         "INSERT INTO scan_jobs (id, user_id, strategy, markets, params, \
                          interval_seconds, next_run_at, paused, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $7)",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
                         args![
                             j.id.as_uuid(),
                             j.user_id.as_uuid(),
-                            j.strategy,
-                            serde_json::json!(markets),
-                            j.params,
+                            j.strategy.as_str(),
+                            json!(markets),
+                            j.params.clone(),
                             i64::from(j.interval_seconds),
                             j.next_run_at,
                             false,
+                            by.at,
                         ],
                     )
                     .await?;
-                Ok(())
-            })
-        })
+                    let entry = AuditEntry::new(
+                        &by,
+                        "scan_job.create",
+                        target(j.id),
+                        None,
+                        Some(j.audit_json()),
+                    );
+                    audit::append(&mut conn, &entry).await
+                })
+            },
+        )
         .await?;
         Ok(job)
     }
 
-    /// Leases up to `limit` jobs for `instance` until `now + ttl`: first jobs whose lease
-    /// expired (their holder crashed), then due unleased jobs in due order. Each job is leased
-    /// by at most one instance at a time (I9).
+    /// The scan job with this id.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub async fn scan_job_get(&self, id: ScanJobId) -> Result<ScanJob, StoreError> {
+        let mut pooled = self.acquire().await?;
+        scan_job_read(&mut pooled.conn(), id)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Scan jobs matching the filter, soonest due first.
     ///
     /// # Errors
     /// [`StoreError::InvalidData`] for a row that does not parse.
-    pub async fn scan_job_lease(
-        &self,
-        instance: &str,
-        now: Timestamp,
-        ttl: Duration,
-        limit: u32,
-    ) -> Result<Vec<ScanJob>, StoreError> {
-        let (instance, backend) = (instance.to_owned(), self.backend());
-        run_transaction(&self.inner, "scan_job_lease", TxnMode::Write, move |txn| {
-            let instance = instance.clone();
-            Box::pin(async move {
-                let mut conn = txn.conn();
-                let mut leased = Vec::new();
-                for selection in [expired_selection(backend), due_selection(backend)] {
-                    let room = rows::limit(limit) - i64::try_from(leased.len()).unwrap_or(0);
-                    if room <= 0 {
-                        break;
-                    }
-                    let sql = format!(
-                        "UPDATE scan_jobs SET locked_by = $3, locked_until = $4, updated_at = $1 \
-                         WHERE id IN ({selection}) RETURNING {COLUMNS}"
-                    );
-                    let found = conn
-                        .fetch_all(
-                            "scan_job_lease",
-                            &sql,
-                            args![now, room, instance.as_str(), now + ttl],
-                        )
-                        .await?;
-                    for row in &found {
-                        leased.push(scan_job(row)?);
-                    }
-                }
-                leased.sort_by_key(|job| job.next_run_at);
-                Ok(leased)
-            })
-        })
-        .await
+    pub async fn scan_job_list(&self, filter: &ScanJobFilter) -> Result<Vec<ScanJob>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM scan_jobs WHERE ($1 IS NULL OR user_id = $1) \
+             ORDER BY next_run_at, id LIMIT $2"
+        );
+        let mut pooled = self.acquire().await?;
+        let found = pooled
+            .conn()
+            .fetch_all(
+                "scan_job_list",
+                &sql,
+                args![filter.user.map(|u| u.as_uuid()), rows::limit(filter.limit)],
+            )
+            .await
+            .map_err(|e| self.classify(e))?;
+        found.iter().map(scan_job).collect()
     }
 
-    /// Ends `instance`'s lease on a job after a run and sets when it is next due. Returns
-    /// false (changing nothing) when the lease was no longer this instance's: it expired and
-    /// another instance took the job, whose run then counts.
+    /// Pauses a job: it is not leased again until resumed, and a run in progress writes no
+    /// proposals (its final transaction sees the pause). Audited as `scan_job.pause` when it
+    /// changed something. Returns the job as it now is.
     ///
     /// # Errors
-    /// A database error.
-    pub async fn scan_job_complete(
+    /// [`StoreError::NotFound`] for an unknown job.
+    pub async fn scan_job_pause(
         &self,
         id: ScanJobId,
-        instance: &str,
-        next_run_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let instance = instance.to_owned();
+        by: &Attribution,
+    ) -> Result<ScanJob, StoreError> {
+        self.scan_job_set_paused(id, true, by).await
+    }
+
+    /// Resumes a paused job; if it is overdue it runs at the next lease. Audited as
+    /// `scan_job.resume` when it changed something. Returns the job as it now is.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown job.
+    pub async fn scan_job_resume(
+        &self,
+        id: ScanJobId,
+        by: &Attribution,
+    ) -> Result<ScanJob, StoreError> {
+        self.scan_job_set_paused(id, false, by).await
+    }
+
+    async fn scan_job_set_paused(
+        &self,
+        id: ScanJobId,
+        paused: bool,
+        by: &Attribution,
+    ) -> Result<ScanJob, StoreError> {
+        let by = by.clone();
         run_transaction(
             &self.inner,
-            "scan_job_complete",
+            "scan_job_set_paused",
             TxnMode::Write,
             move |txn| {
-                let instance = instance.clone();
+                let by = by.clone();
                 Box::pin(async move {
-                    let changed = txn
-                        .conn()
+                    let mut conn = txn.conn();
+                    let changed = conn
                         .execute(
-                            "scan_job_complete",
-                            "UPDATE scan_jobs SET locked_by = NULL, locked_until = NULL, \
-                         next_run_at = $3, updated_at = $4 WHERE id = $1 AND locked_by = $2",
-                            args![id.as_uuid(), instance.as_str(), next_run_at, now],
+                            "scan_job_set_paused",
+                            "UPDATE scan_jobs SET paused = $2, updated_at = $3 \
+                             WHERE id = $1 AND paused <> $2",
+                            args![id.as_uuid(), paused, by.at],
                         )
                         .await?;
-                    Ok(changed > 0)
+                    let job = scan_job_read(&mut conn, id).await?;
+                    if changed > 0 {
+                        let action = if paused {
+                            "scan_job.pause"
+                        } else {
+                            "scan_job.resume"
+                        };
+                        let entry = AuditEntry::new(
+                            &by,
+                            action,
+                            target(id),
+                            Some(json!({ "paused": !paused })),
+                            Some(json!({ "paused": paused })),
+                        );
+                        audit::append(&mut conn, &entry).await?;
+                    }
+                    Ok(job)
                 })
             },
         )
         .await
     }
 
-    /// The database's plan for the due-job selection of [`Store::scan_job_lease`], one line
-    /// per plan step (`EXPLAIN` / `EXPLAIN QUERY PLAN`): it should name `scan_jobs_due_idx`.
+    /// Removes a job, audited as `scan_job.remove` with the job as it was. A run in progress
+    /// loses its lease with the row, so it writes nothing. The job's run history stays.
+    /// Returns the removed job.
     ///
     /// # Errors
-    /// A database error.
-    pub async fn scan_job_lease_plan(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
-        let backend = self.backend();
-        let (sql, column) = match backend {
-            BackendKind::Postgres => (format!("EXPLAIN {}", due_selection(backend)), "QUERY PLAN"),
-            BackendKind::Sqlite => (
-                format!("EXPLAIN QUERY PLAN {}", due_selection(backend)),
-                "detail",
-            ),
-        };
-        let mut pooled = self.acquire().await?;
-        let found = pooled
-            .conn()
-            .fetch_all("scan_job_lease_plan", &sql, args![now, 10i64])
-            .await
-            .map_err(|e| self.classify(e))?;
-        found.iter().map(|row| row.text(column)).collect()
+    /// [`StoreError::NotFound`] for an unknown job.
+    pub async fn scan_job_remove(
+        &self,
+        id: ScanJobId,
+        by: &Attribution,
+    ) -> Result<ScanJob, StoreError> {
+        let by = by.clone();
+        run_transaction(&self.inner, "scan_job_remove", TxnMode::Write, move |txn| {
+            let by = by.clone();
+            Box::pin(async move {
+                let mut conn = txn.conn();
+                let sql = format!("DELETE FROM scan_jobs WHERE id = $1 RETURNING {COLUMNS}");
+                let row = conn
+                    .fetch_optional("scan_job_remove", &sql, args![id.as_uuid()])
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound {
+                        what: "scan job",
+                        key: id.to_string(),
+                    })?;
+                let job = scan_job(&row)?;
+                let entry = AuditEntry::new(
+                    &by,
+                    "scan_job.remove",
+                    target(id),
+                    Some(job.audit_json()),
+                    None,
+                );
+                audit::append(&mut conn, &entry).await?;
+                Ok(job)
+            })
+        })
+        .await
     }
 }

@@ -24,8 +24,10 @@
 mod claims;
 mod connect;
 mod fixture;
+mod llm_usage;
 mod operator;
 mod retry;
+mod scan_job_runs;
 mod scan_jobs;
 mod schema;
 mod sections;
