@@ -49,7 +49,7 @@ impl RateHeaders {
     /// The reset time on the local clock: exchange time minus the clock offset.
     fn reset_at_local(&self, offset_ms: i64) -> Option<Timestamp> {
         self.reset_at_ms
-            .and_then(|ms| wire::timestamp_ms(ms.saturating_sub(offset_ms)).ok())
+            .and_then(|ms| wire::plausible_time_ms(ms.saturating_sub(offset_ms)))
     }
 
     /// What the budget learns from these headers.
@@ -189,7 +189,7 @@ fn rate_limited(
         // "... The ban expires at <ms>." (the shape the official SDK parses), or "... blocked
         // until <ms>." where a 110 carries its end.
         Some(105 | 110) => ban_expiry(message)
-            .and_then(|ms| wire::timestamp_ms(ms.saturating_sub(ctx.offset_ms)).ok()),
+            .and_then(|ms| wire::plausible_time_ms(ms.saturating_sub(ctx.offset_ms))),
         // The order-rate limit is per second.
         Some(104) => Some(now + chrono::TimeDelta::seconds(1)),
         Some(103) => reset,
@@ -375,7 +375,7 @@ mod tests {
         };
         assert_eq!(ban_until, Some(now() + TimeDelta::minutes(2)));
         // A garbled expiry far in the future is capped.
-        let far = r#"{"errorCode":105,"error":"The ban expires at 9999999999999."}"#;
+        let far = r#"{"errorCode":105,"error":"The ban expires at 4000000000000."}"#;
         let Answer::Failure { ban_until, .. } =
             read_answer(429, far.as_bytes(), &RateHeaders::default(), &c)
         else {
@@ -395,6 +395,30 @@ mod tests {
         let o = rate.observation(5_000).unwrap();
         assert_eq!(o.reset_at.timestamp_millis(), 1_700_000_055_000);
         assert_eq!(RateHeaders::default().observation(0), None);
+    }
+
+    #[test]
+    fn implausible_exchange_times_are_ignored() {
+        // The largest representable time: adding a minute to it would panic.
+        let max_ms = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis();
+        let rate = RateHeaders {
+            limit: Some(10),
+            remaining: Some(0),
+            reset_at_ms: Some(max_ms),
+        };
+        assert_eq!(rate.observation(0), None);
+        let c = ctx(false, false);
+        let Answer::Failure { ban_until, .. } = read_answer(429, b"", &rate, &c) else {
+            panic!()
+        };
+        assert_eq!(ban_until, Some(now() + TimeDelta::minutes(2)));
+        let far = format!(r#"{{"errorCode":105,"error":"The ban expires at {max_ms}."}}"#);
+        let Answer::Failure { ban_until, .. } =
+            read_answer(429, far.as_bytes(), &RateHeaders::default(), &c)
+        else {
+            panic!()
+        };
+        assert_eq!(ban_until, Some(now() + TimeDelta::minutes(2)));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod keys;
+#[cfg(test)]
+mod property_tests;
 mod rate_limit;
 pub mod signing;
 mod transport;

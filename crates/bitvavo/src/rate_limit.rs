@@ -213,7 +213,11 @@ impl RateBudget {
         weight: u32,
         wait_max: Duration,
     ) -> Result<Permit, BudgetRefusal> {
-        let deadline = self.clock.now() + TimeDelta::from_std(wait_max).unwrap_or(TimeDelta::MAX);
+        let now = self.clock.now();
+        let deadline = TimeDelta::from_std(wait_max)
+            .ok()
+            .and_then(|wait| now.checked_add_signed(wait))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         // Dropped on every way out (granted, refused, or the caller gone), freeing the turn.
         let mut place: Option<QueuePlace> = None;
         loop {

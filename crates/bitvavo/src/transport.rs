@@ -212,13 +212,16 @@ impl Transport {
         }
         let signing = if parts.signed {
             let offset_ms = self.offset.get();
-            let signed_at = self.clock.now() + TimeDelta::milliseconds(offset_ms);
             // Whole milliseconds, so the stamp equals exactly what is signed and sent.
-            let signed_at =
-                crate::wire::timestamp_ms(signed_at.timestamp_millis()).map_err(|detail| {
-                    BitvavoError::NotSent {
-                        detail: format!("the signing time is not representable: {detail}"),
-                    }
+            let signed_at = self
+                .clock
+                .now()
+                .checked_add_signed(TimeDelta::milliseconds(offset_ms))
+                .and_then(|t| crate::wire::plausible_time_ms(t.timestamp_millis()))
+                .ok_or_else(|| BitvavoError::NotSent {
+                    detail: format!(
+                        "the signing time (local clock plus an offset of {offset_ms} ms) is not a plausible time; check the local clock"
+                    ),
                 })?;
             let stamp = RequestStamp {
                 signed_at,

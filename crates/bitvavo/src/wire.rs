@@ -319,6 +319,20 @@ pub(crate) fn timestamp_ms(ms: i64) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("{ms} ms is not a representable time"))
 }
 
+/// The exchange times the client computes with (rate-limit resets, ban ends, the server clock)
+/// must fall in 2000..2100: anything else is garbage, and refusing it keeps every later
+/// `time + duration` far from the representable range, where chrono would panic.
+const PLAUSIBLE_MS: std::ops::RangeInclusive<i64> = 946_684_800_000..=4_102_444_800_000;
+
+/// A millisecond timestamp the client may compute with, or `None` outside 2000..2100.
+pub(crate) fn plausible_time_ms(ms: i64) -> Option<Timestamp> {
+    if PLAUSIBLE_MS.contains(&ms) {
+        DateTime::from_timestamp_millis(ms)
+    } else {
+        None
+    }
+}
+
 /// Each element of a JSON array with its path (`name[i]`).
 pub(crate) fn items<'a>(
     value: &'a Value,

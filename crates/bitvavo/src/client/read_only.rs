@@ -35,6 +35,14 @@ pub struct ClockSync {
     pub offset_ms: i64,
 }
 
+/// The round trip and the offset (exchange minus local, ms) from one `/time` exchange: the
+/// server is taken to have read its clock halfway through the round trip.
+fn clock_offset(sent: Timestamp, server: Timestamp, received: Timestamp) -> (TimeDelta, i64) {
+    let round_trip = (received - sent).max(TimeDelta::zero());
+    let midpoint = sent + round_trip / 2;
+    (round_trip, (server - midpoint).num_milliseconds())
+}
+
 /// Reads market data, balances, fees, orders and fills with the read-only key.
 #[derive(Debug, Clone)]
 pub struct ReadOnlyClient {
@@ -83,9 +91,7 @@ impl ReadOnlyClient {
         let sent = clock.now();
         let server = self.transport.call(&ServerTimeQuery).await?;
         let received = clock.now();
-        let round_trip = (received - sent).max(TimeDelta::zero());
-        let midpoint = sent + round_trip / 2;
-        let offset_ms = (server.time - midpoint).num_milliseconds();
+        let (round_trip, offset_ms) = clock_offset(sent, server.time, received);
         self.transport.offset.set(offset_ms);
         tracing::info!(
             offset_ms,
@@ -225,5 +231,27 @@ impl ReadOnlyClient {
     /// [`BitvavoError`].
     pub async fn trades(&self, query: &TradeHistoryQuery) -> Result<Vec<Trade>, BitvavoError> {
         self.transport.call(query).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    #[test]
+    fn offset_takes_half_the_round_trip_as_the_one_way_delay() {
+        let t = |ms| DateTime::from_timestamp_millis(ms).unwrap();
+        // Sent at 1000, answered at 1400 (local); the server read 6200 at the midpoint (1200).
+        let (rtt, offset) = clock_offset(t(1_000), t(6_200), t(1_400));
+        assert_eq!(rtt, TimeDelta::milliseconds(400));
+        assert_eq!(offset, 5_000);
+        // A server behind us gives a negative offset; a clock that went backwards counts as 0.
+        assert_eq!(clock_offset(t(1_000), t(900), t(1_000)).1, -100);
+        assert_eq!(
+            clock_offset(t(1_000), t(1_000), t(900)),
+            (TimeDelta::zero(), 0)
+        );
     }
 }

@@ -34,8 +34,13 @@ impl Endpoint for ServerTimeQuery {
 
     fn parse(&self, body: &Value) -> Result<ServerTime, Malformed> {
         let o = Obj::new(body, "")?;
+        let ms = o.int("time")?;
+        // The clock offset is computed from this; a time outside 2000..2100 is garbage.
+        let time = crate::wire::plausible_time_ms(ms).ok_or_else(|| {
+            Malformed::new("time", format!("{ms} ms is not a plausible exchange time"))
+        })?;
         Ok(ServerTime {
-            time: o.timestamp("time")?,
+            time,
             time_ns: o.opt_int("timeNs")?,
         })
     }
@@ -53,6 +58,13 @@ mod tests {
         let t = ServerTimeQuery.parse(&body).unwrap();
         assert_eq!(t.time_ns, Some(1_752_139_200_000_000_001));
         assert_eq!(t.time.timestamp_millis(), 1_752_139_200_000);
+        assert_eq!(
+            ServerTimeQuery
+                .parse(&serde_json::json!({"time": 1}))
+                .unwrap_err()
+                .field,
+            "time"
+        );
         let parts = ServerTimeQuery.parts(OperatorId::new(1).unwrap()).unwrap();
         assert!(!parts.signed);
     }

@@ -13,7 +13,8 @@
 //! messages so a failure replays.
 //!
 //! Modules: `endpoints` (round trips), `faults` (classification of injected faults), `auth`
-//! (access window, secrets, key permissions), `rate_limit` (budgeting against the simulator).
+//! (access window, secrets, key permissions), `logs` (no secret in any log line), `rate_limit`
+//! (budgeting against the simulator).
 
 // Test helpers outside `#[test]` functions are test code too; a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,5 +22,6 @@
 mod auth;
 mod endpoints;
 mod faults;
+mod logs;
 mod rate_limit;
 mod support;
