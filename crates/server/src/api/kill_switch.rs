@@ -1,0 +1,121 @@
+//! Kill switches (I4): `/api/v1/kill-switch` is the caller's own switch; the global switch at
+//! `/api/v1/admin/kill-switch` is for administrators. Every change is audited by the store with
+//! the value before and after, and the caller's reason.
+//!
+//! Turning a switch on is always allowed to its owner: stopping must never be harder than
+//! starting.
+
+use axum::{extract::State, Json};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use vigil_store::KillSwitchScope;
+
+use super::check_reason;
+use crate::{
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+    extract::ApiJson,
+    state::ApiState,
+    views::{GlobalKillSwitchView, KillSwitchView},
+};
+
+/// Turn a kill switch on or off.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchRequest {
+    /// `true`: no order is placed while it is on.
+    pub on: bool,
+    /// Why (recorded in the audit log).
+    pub reason: Option<String>,
+}
+
+/// The switches that apply to the caller: their own and the global one.
+#[utoipa::path(
+    get, path = "/api/v1/kill-switch", tag = "kill switch",
+    responses(
+        (status = 200, description = "The caller's and the global switch", body = KillSwitchView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get_kill_switch(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<KillSwitchView>, ApiError> {
+    let switches = state.store().kill_switch_read(caller.id()).await?;
+    Ok(Json(KillSwitchView::from(switches)))
+}
+
+/// Sets the caller's own kill switch (audited).
+#[utoipa::path(
+    put, path = "/api/v1/kill-switch", tag = "kill switch",
+    request_body = KillSwitchRequest,
+    responses(
+        (status = 200, description = "The switches now", body = KillSwitchView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn put_kill_switch(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<KillSwitchRequest>,
+) -> Result<Json<KillSwitchView>, ApiError> {
+    let by = caller.attribution(state.now(), check_reason(body.reason)?);
+    state
+        .store()
+        .kill_switch_set(KillSwitchScope::User(caller.id()), body.on, &by)
+        .await?;
+    tracing::warn!(user = %caller.user.name, on = body.on, "user kill switch set through the API");
+    let switches = state.store().kill_switch_read(caller.id()).await?;
+    Ok(Json(KillSwitchView::from(switches)))
+}
+
+/// The global kill switch (administrators).
+#[utoipa::path(
+    get, path = "/api/v1/admin/kill-switch", tag = "admin",
+    responses(
+        (status = 200, description = "The global switch", body = GlobalKillSwitchView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get_global_kill_switch(
+    State(state): State<ApiState>,
+    _admin: Caller,
+) -> Result<Json<GlobalKillSwitchView>, ApiError> {
+    let on = state.store().kill_switch_read_global().await?;
+    Ok(Json(GlobalKillSwitchView { on, previous: None }))
+}
+
+/// Sets the global kill switch (administrators; audited). While it is on no order is placed
+/// for anyone.
+#[utoipa::path(
+    put, path = "/api/v1/admin/kill-switch", tag = "admin",
+    request_body = KillSwitchRequest,
+    responses(
+        (status = 200, description = "The global switch now, and before", body = GlobalKillSwitchView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn put_global_kill_switch(
+    State(state): State<ApiState>,
+    admin: Caller,
+    ApiJson(body): ApiJson<KillSwitchRequest>,
+) -> Result<Json<GlobalKillSwitchView>, ApiError> {
+    let by = admin.attribution(state.now(), check_reason(body.reason)?);
+    let previous = state
+        .store()
+        .kill_switch_set(KillSwitchScope::Global, body.on, &by)
+        .await?;
+    tracing::warn!(admin = %admin.user.name, on = body.on, previous, "GLOBAL kill switch set through the API");
+    Ok(Json(GlobalKillSwitchView {
+        on: body.on,
+        previous: Some(previous),
+    }))
+}

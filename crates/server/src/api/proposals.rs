@@ -1,0 +1,332 @@
+//! `/api/v1/proposals`: list, create, show, approve, reject (and execute, in `execute.rs`).
+//!
+//! A proposal created through the API is the caller's, from `person:<caller's name>`, and
+//! starts `PENDING`; it becomes an order only through execute, after approval.
+
+use axum::{extract::State, http::StatusCode, Json};
+use chrono::Duration;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use vigil_core::{
+    proposal::{ProposalAction, ProposalDraft},
+    Market, Notional, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
+    ProposalStatus, Quantity, Side, ValidationError,
+};
+use vigil_store::ProposalFilter;
+
+use super::{check_reason, take_limit, ReasonBody};
+use crate::{
+    auth::Caller,
+    error::{ApiError, ErrorBody, ErrorCode},
+    extract::{ApiJson, OptionalJson, PathSegment, QueryParams},
+    state::ApiState,
+    views::ProposalView,
+};
+
+/// The longest time to live a proposal may have (one week), as the CLI allows.
+const TTL_MINUTES_MAX: i64 = 10_080;
+/// The time to live when none is given.
+const TTL_MINUTES_DEFAULT: i64 = 60;
+
+/// A new proposal. Give exactly one of `amount_quote` (quote asset to spend or receive, market
+/// orders only) and `amount` (base asset).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProposalRequest {
+    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`).
+    pub market: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `market` (default) or `limit`.
+    pub order_type: Option<String>,
+    /// The amount in the quote asset, as a decimal string (e.g. `"25"`).
+    pub amount_quote: Option<String>,
+    /// The amount in the base asset, as a decimal string (e.g. `"0.0005"`).
+    pub amount: Option<String>,
+    /// The limit price of a limit order, as a decimal string.
+    pub limit_price: Option<String>,
+    /// Minutes until it expires, 1 to 10080 (default 60).
+    pub ttl_minutes: Option<i64>,
+    /// Why, in words a person can check.
+    pub rationale: Option<String>,
+}
+
+impl CreateProposalRequest {
+    /// Checks every field and builds the proposal, reporting all problems at once.
+    fn into_proposal(
+        self,
+        caller: &Caller,
+        now: vigil_core::Timestamp,
+    ) -> Result<Proposal, ApiError> {
+        let mut problems: Vec<ValidationError> = Vec::new();
+        let market = Market::parse(&self.market)
+            .map_err(|e| problems.push(e))
+            .ok();
+        let side = self
+            .side
+            .parse::<Side>()
+            .map_err(|e| problems.push(e.for_field("side")))
+            .ok();
+        let order_type = match self.order_type.as_deref() {
+            None => Some(OrderType::Market),
+            Some(text) => text
+                .parse::<OrderType>()
+                .map_err(|e| problems.push(e.for_field("order_type")))
+                .ok(),
+        };
+        let size = match (&self.amount_quote, &self.amount) {
+            (Some(q), None) => Notional::parse_positive("amount_quote", q)
+                .map(OrderSize::Quote)
+                .map_err(|e| problems.push(e))
+                .ok(),
+            (None, Some(b)) => Quantity::parse_positive("amount", b)
+                .map(OrderSize::Base)
+                .map_err(|e| problems.push(e))
+                .ok(),
+            (both, _) => {
+                problems.push(ValidationError::new(
+                    "amount_quote",
+                    if both.is_some() { "both" } else { "neither" },
+                    "exactly one of amount_quote or amount",
+                ));
+                None
+            }
+        };
+        let limit_price = self
+            .limit_price
+            .as_deref()
+            .map(|p| Price::parse_positive("limit_price", p))
+            .transpose()
+            .map_err(|e| problems.push(e))
+            .ok()
+            .flatten();
+        let ttl_minutes = self.ttl_minutes.unwrap_or(TTL_MINUTES_DEFAULT);
+        if !(1..=TTL_MINUTES_MAX).contains(&ttl_minutes) {
+            problems.push(ValidationError::new(
+                "ttl_minutes",
+                ttl_minutes,
+                format!("minutes from 1 to {TTL_MINUTES_MAX} (one week)"),
+            ));
+        }
+        let (Some(market), Some(side), Some(order_type), Some(size), true) =
+            (market, side, order_type, size, problems.is_empty())
+        else {
+            return Err(ApiError::from(problems));
+        };
+        let draft = ProposalDraft {
+            user_id: caller.id(),
+            market,
+            side,
+            order_type,
+            size,
+            limit_price,
+            source: ProposalSource::Person(caller.user.name.clone()),
+            rationale: self.rationale.unwrap_or_default(),
+            ttl: Duration::minutes(ttl_minutes),
+        };
+        Proposal::new(draft, now).map_err(ApiError::from)
+    }
+}
+
+/// Parses a proposal id from the path.
+pub(crate) fn proposal_id(segment: &str) -> Result<ProposalId, ApiError> {
+    ProposalId::parse(segment).map_err(ApiError::from)
+}
+
+/// The caller's proposal, or 404 (also when it is another user's).
+pub(crate) async fn owned_proposal(
+    state: &ApiState,
+    caller: &Caller,
+    id: ProposalId,
+) -> Result<Proposal, ApiError> {
+    match state.store().proposal_get(id).await {
+        Ok(p) if p.user_id == caller.id() => Ok(p),
+        Ok(_) | Err(vigil_store::StoreError::NotFound { .. }) => {
+            Err(ApiError::not_found("proposal", id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists the caller's proposals, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/proposals", tag = "proposals",
+    params(
+        ("status" = Option<String>, Query, description = "Only this status: PENDING, APPROVED, REJECTED, EXPIRED, EXECUTED or CANCELLED"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The caller's proposals", body = [ProposalView]),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 422, description = "A bad filter", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list_proposals(
+    State(state): State<ApiState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Json<Vec<ProposalView>>, ApiError> {
+    let status = query
+        .take("status")?
+        .map(|s| s.parse::<ProposalStatus>())
+        .transpose()?;
+    let limit = take_limit(&mut query)?;
+    query.finish(&["status", "limit"])?;
+    let filter = ProposalFilter {
+        user: Some(caller.id()),
+        status,
+        limit,
+    };
+    let found = state.store().proposal_list(&filter).await?;
+    Ok(Json(found.iter().map(ProposalView::from).collect()))
+}
+
+/// Creates a proposal for the caller (`PENDING`, source `person:<name>`).
+#[utoipa::path(
+    post, path = "/api/v1/proposals", tag = "proposals",
+    request_body = CreateProposalRequest,
+    responses(
+        (status = 201, description = "Created", body = ProposalView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_proposal(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateProposalRequest>,
+) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
+    // At the store's precision, so this answer equals every later read of the proposal.
+    let now = vigil_store::to_stored_precision(state.now());
+    let proposal = body.into_proposal(&caller, now)?;
+    state.store().proposal_insert(&proposal).await?;
+    tracing::info!(proposal_id = %proposal.id, user = %caller.user.name, "proposal created through the API");
+    Ok((StatusCode::CREATED, Json(ProposalView::from(&proposal))))
+}
+
+/// Shows one of the caller's proposals.
+#[utoipa::path(
+    get, path = "/api/v1/proposals/{proposal_id}", tag = "proposals",
+    params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
+    responses(
+        (status = 200, description = "The proposal", body = ProposalView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get_proposal(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathSegment(id): PathSegment,
+) -> Result<Json<ProposalView>, ApiError> {
+    let proposal = owned_proposal(&state, &caller, proposal_id(&id)?).await?;
+    Ok(Json(ProposalView::from(&proposal)))
+}
+
+/// Approves or rejects a PENDING proposal of the caller, audited. An expired one is marked
+/// EXPIRED and refused.
+async fn decide(
+    state: &ApiState,
+    caller: &Caller,
+    segment: &str,
+    action: ProposalAction,
+    reason: Option<String>,
+) -> Result<ProposalView, ApiError> {
+    let reason = check_reason(reason)?;
+    let proposal = owned_proposal(state, caller, proposal_id(segment)?).await?;
+    let now = state.now();
+    if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
+        state
+            .store()
+            .proposal_transition(
+                proposal.id,
+                ProposalStatus::Pending,
+                ProposalAction::Expire,
+                now,
+                None,
+            )
+            .await?;
+        return Err(ApiError::new(
+            ErrorCode::ProposalExpired,
+            format!(
+                "proposal {} expired at {}; it is now EXPIRED, create a new one",
+                proposal.id,
+                proposal.expires_at.to_rfc3339()
+            ),
+        ));
+    }
+    if proposal.status != ProposalStatus::Pending {
+        return Err(ApiError::new(
+            ErrorCode::ProposalStateConflict,
+            format!(
+                "proposal {} is {}; only a PENDING proposal can be approved or rejected",
+                proposal.id, proposal.status
+            ),
+        ));
+    }
+    let updated = state
+        .store()
+        .proposal_transition(
+            proposal.id,
+            ProposalStatus::Pending,
+            action,
+            now,
+            Some(&caller.attribution(now, reason)),
+        )
+        .await?;
+    Ok(ProposalView::from(&updated))
+}
+
+/// Approves one of the caller's PENDING proposals (audited).
+#[utoipa::path(
+    post, path = "/api/v1/proposals/{proposal_id}/approve", tag = "proposals",
+    params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
+    request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
+    responses(
+        (status = 200, description = "Approved", body = ProposalView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
+        (status = 409, description = "Not PENDING, or expired", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn approve_proposal(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathSegment(id): PathSegment,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<Json<ProposalView>, ApiError> {
+    let reason = body.and_then(|b| b.reason);
+    decide(&state, &caller, &id, ProposalAction::Approve, reason)
+        .await
+        .map(Json)
+}
+
+/// Rejects one of the caller's PENDING proposals (audited).
+#[utoipa::path(
+    post, path = "/api/v1/proposals/{proposal_id}/reject", tag = "proposals",
+    params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
+    request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
+    responses(
+        (status = 200, description = "Rejected", body = ProposalView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
+        (status = 409, description = "Not PENDING, or expired", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn reject_proposal(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathSegment(id): PathSegment,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<Json<ProposalView>, ApiError> {
+    let reason = body.and_then(|b| b.reason);
+    decide(&state, &caller, &id, ProposalAction::Reject, reason)
+        .await
+        .map(Json)
+}

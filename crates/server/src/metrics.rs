@@ -1,0 +1,301 @@
+//! Prometheus metrics: the [`Metrics`] handle other parts report into, and the `/metrics`
+//! scrape, which adds what the store can tell honestly at that moment.
+//!
+//! Why the `prometheus` crate and not `metrics` + `metrics-exporter-prometheus`: the `metrics`
+//! facade records into ONE process-global recorder, so two servers in one process (every
+//! integration test binary) would share counters and a test could not tell its own numbers
+//! from another's. `prometheus` keeps series in an explicit [`prometheus::Registry`] owned by
+//! this handle; it is used without default features (no protobuf, no push), which leaves a
+//! small dependency tree.
+//!
+//! Two kinds of series:
+//! - Reported through the handle by whoever sees the event (the execute endpoint and the
+//!   engine): executions by final state, refusals by reason, order-path latency, scheduler lag,
+//!   the exchange's rate-limit budget. They are counters and gauges of this process.
+//! - Read from the store at scrape time: the reconciler backlog (executions whose outcome is
+//!   unknown) and the age of the oldest. These reflect the database, so every instance reports
+//!   the same numbers.
+
+use std::{sync::Arc, time::Duration};
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use vigil_core::{ExecutionState, Refusal, Timestamp};
+use vigil_store::{Store, StoreError, LIST_LIMIT_MAX};
+
+/// A stage of the order path, timed from the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderPathStage {
+    /// From the claim (execution row inserted) to the order request leaving for the exchange.
+    ClaimToOrderSent,
+    /// From the order request leaving to the exchange's acceptance being recorded (`SUBMITTED`).
+    OrderSentToSubmitted,
+}
+
+impl OrderPathStage {
+    const fn label(self) -> &'static str {
+        match self {
+            OrderPathStage::ClaimToOrderSent => "claim_to_order_sent",
+            OrderPathStage::OrderSentToSubmitted => "order_sent_to_submitted",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Series {
+    registry: Registry,
+    executions_final: IntCounterVec,
+    refusals: IntCounterVec,
+    order_path: HistogramVec,
+    reconciler_backlog: IntGauge,
+    oldest_unknown_outcome_age: Gauge,
+    scheduler_lag: Gauge,
+    rate_limit_remaining: IntGauge,
+    http_requests: IntCounterVec,
+    scrape_errors: IntCounterVec,
+}
+
+/// The metrics registry and the handle to report into. Cheap to clone; clones share series.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    series: Arc<Series>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Series {
+    /// Every series, registered in a fresh registry.
+    fn build() -> Result<Series, prometheus::Error> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = Gauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let int_gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let order_path = HistogramVec::new(
+            HistogramOpts::new(
+                "vigil_order_path_seconds",
+                "Order-path latency by stage: claim to order sent, order sent to SUBMITTED.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["stage"],
+        )?;
+        registry.register(Box::new(order_path.clone()))?;
+        let rate_limit_remaining = int_gauge(
+            "vigil_exchange_rate_limit_remaining",
+            "The exchange's remaining rate-limit weight for the current window, as last reported (-1 until reported).",
+        )?;
+        rate_limit_remaining.set(-1);
+        Ok(Series {
+            executions_final: counter(
+                "vigil_executions_final_total",
+                "Executions that reached a final state, by state (FILLED, CANCELED, REJECTED, FAILED).",
+                &["state"],
+            )?,
+            refusals: counter(
+                "vigil_execution_refusals_total",
+                "Executions refused by a safety rail, by reason code (cooldown_active, cap_per_order, ...).",
+                &["reason"],
+            )?,
+            order_path,
+            reconciler_backlog: int_gauge(
+                "vigil_reconciler_backlog",
+                "SUBMITTING executions whose outcome is unknown, waiting for the reconciler (read from the store at scrape time; counts at most 1000).",
+            )?,
+            oldest_unknown_outcome_age: gauge(
+                "vigil_reconciler_oldest_unknown_outcome_age_seconds",
+                "Age of the oldest unknown-outcome execution since its order was signed (0 when there is none).",
+            )?,
+            scheduler_lag: gauge(
+                "vigil_scheduler_lag_seconds",
+                "How overdue the oldest due scan job is, as last reported by the scheduler.",
+            )?,
+            rate_limit_remaining,
+            http_requests: counter(
+                "vigil_http_requests_total",
+                "API requests by route template, method and status code.",
+                &["method", "route", "status"],
+            )?,
+            scrape_errors: counter(
+                "vigil_metrics_scrape_errors_total",
+                "Store reads that failed while serving /metrics, by series.",
+                &["series"],
+            )?,
+            registry,
+        })
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every Vigil series registered (called once at startup).
+    #[must_use]
+    pub fn new() -> Metrics {
+        #[allow(
+            clippy::expect_used,
+            reason = "startup only: the series are fixed in this file, and a unit test builds them"
+        )]
+        let series =
+            Series::build().expect("Invariant: Vigil's fixed metric definitions are valid");
+        Metrics {
+            series: Arc::new(series),
+        }
+    }
+
+    /// Counts an execution that reached a final state. Non-final states are ignored (they are
+    /// not outcomes yet).
+    pub fn execution_finished(&self, state: ExecutionState) {
+        if state.is_final() {
+            self.series
+                .executions_final
+                .with_label_values(&[state.as_str()])
+                .inc();
+        }
+    }
+
+    /// Counts a refusal by its stable reason code.
+    pub fn execution_refused(&self, refusal: &Refusal) {
+        self.series
+            .refusals
+            .with_label_values(&[refusal.code()])
+            .inc();
+    }
+
+    /// Records how long one stage of the order path took.
+    pub fn order_path(&self, stage: OrderPathStage, elapsed: Duration) {
+        self.series
+            .order_path
+            .with_label_values(&[stage.label()])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets how overdue the oldest due scan job is (zero when none is overdue).
+    pub fn scheduler_lag(&self, lag: Duration) {
+        self.series.scheduler_lag.set(lag.as_secs_f64());
+    }
+
+    /// Sets the exchange's remaining rate-limit weight, as its last answer reported it.
+    pub fn exchange_rate_limit_remaining(&self, remaining: i64) {
+        self.series.rate_limit_remaining.set(remaining);
+    }
+
+    pub(crate) fn http_request(&self, method: &str, route: &str, status: u16) {
+        self.series
+            .http_requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+    }
+
+    /// Refreshes the store-derived series, then renders every series in the Prometheus text
+    /// format. A store read that fails leaves its series at the last value and counts the
+    /// failure in `vigil_metrics_scrape_errors_total` (a scrape still answers, so the other
+    /// series stay visible while the database is down).
+    pub async fn render(&self, store: &Store, now: Timestamp) -> String {
+        match reconciler_backlog(store, now).await {
+            Ok((count, oldest)) => {
+                self.series.reconciler_backlog.set(count);
+                self.series
+                    .oldest_unknown_outcome_age
+                    .set(oldest.as_secs_f64());
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading the reconciler backlog for /metrics failed");
+                self.series
+                    .scrape_errors
+                    .with_label_values(&["reconciler_backlog"])
+                    .inc();
+            }
+        }
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.series.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "encoding /metrics failed");
+        }
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}
+
+/// How many executions have an unknown outcome, and how long ago the oldest one's order was
+/// signed (zero when there is none). Counts at most [`LIST_LIMIT_MAX`].
+///
+/// # Errors
+/// A store error.
+pub(crate) async fn reconciler_backlog(
+    store: &Store,
+    now: Timestamp,
+) -> Result<(i64, Duration), StoreError> {
+    let unresolved = store.execution_list_unresolved(LIST_LIMIT_MAX).await?;
+    let unknown: Vec<_> = unresolved.iter().filter(|e| e.outcome_unknown).collect();
+    let oldest = unknown
+        .iter()
+        .map(|e| e.signed_at.unwrap_or(e.created_at))
+        .min()
+        .map_or(Duration::ZERO, |at| {
+            (now - at).to_std().unwrap_or(Duration::ZERO)
+        });
+    Ok((i64::try_from(unknown.len()).unwrap_or(i64::MAX), oldest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_registers_and_renders() {
+        let metrics = Metrics::new();
+        metrics.execution_finished(ExecutionState::Filled);
+        metrics.execution_finished(ExecutionState::Submitted); // ignored: not final
+        metrics.execution_refused(&Refusal::TradingDisabled);
+        metrics.order_path(OrderPathStage::ClaimToOrderSent, Duration::from_millis(20));
+        metrics.scheduler_lag(Duration::from_secs(3));
+        metrics.exchange_rate_limit_remaining(950);
+        metrics.http_request("GET", "/healthz", 200);
+        let families = metrics.series.registry.gather();
+        let names: Vec<_> = families.iter().map(|f| f.name().to_owned()).collect();
+        for name in [
+            "vigil_executions_final_total",
+            "vigil_execution_refusals_total",
+            "vigil_order_path_seconds",
+            "vigil_reconciler_backlog",
+            "vigil_reconciler_oldest_unknown_outcome_age_seconds",
+            "vigil_scheduler_lag_seconds",
+            "vigil_exchange_rate_limit_remaining",
+            "vigil_http_requests_total",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
+        }
+        let filled = metrics
+            .series
+            .executions_final
+            .with_label_values(&["FILLED"])
+            .get();
+        assert_eq!(filled, 1);
+        assert_eq!(
+            metrics
+                .series
+                .executions_final
+                .with_label_values(&["SUBMITTED"])
+                .get(),
+            0
+        );
+    }
+}
