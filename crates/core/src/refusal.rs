@@ -138,6 +138,12 @@ pub enum Refusal {
         /// Which fact.
         fact: String,
     },
+    /// Every guard passed, but the order request could not be prepared for sending (e.g. the
+    /// rate-limit budget does not allow it now); nothing was sent.
+    ExchangeUnavailable {
+        /// What stopped it, and when to try again if known.
+        detail: String,
+    },
 }
 
 impl Refusal {
@@ -166,6 +172,7 @@ impl Refusal {
             Refusal::PriceNotOnTick { .. } => "price_not_on_tick",
             Refusal::InsufficientBalance { .. } => "insufficient_balance",
             Refusal::FactUnavailable { .. } => "fact_unavailable",
+            Refusal::ExchangeUnavailable { .. } => "exchange_unavailable",
         }
     }
 }
@@ -195,6 +202,7 @@ impl fmt::Display for Refusal {
             Refusal::PriceNotOnTick { price, tick_size } => write!(f, "{code}: price {price} is not a multiple of the tick size {tick_size}"),
             Refusal::InsufficientBalance { asset, available, required } => write!(f, "{code}: {required} {asset} required, {available} available"),
             Refusal::FactUnavailable { fact } => write!(f, "{code}: could not establish {fact}; refusing rather than guessing"),
+            Refusal::ExchangeUnavailable { detail } => write!(f, "{code}: the order request could not be sent now ({detail}); nothing was sent, submit a new proposal later"),
         }
     }
 }
@@ -213,5 +221,17 @@ mod tests {
         assert_eq!(json["market"], "BTC-EUR");
         let back: Refusal = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn exchange_unavailable_says_nothing_was_sent() {
+        let r = Refusal::ExchangeUnavailable {
+            detail: "rate limited until 12:00".into(),
+        };
+        assert_eq!(r.code(), "exchange_unavailable");
+        assert!(r.to_string().contains("nothing was sent"), "{r}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["code"], "exchange_unavailable");
+        assert_eq!(serde_json::from_value::<Refusal>(json).unwrap(), r);
     }
 }

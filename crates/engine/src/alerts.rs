@@ -1,0 +1,207 @@
+//! Alerts: what the executor and the reconciler raise when something needs a person.
+//!
+//! For now an alert is a `tracing` event with structured fields ([`TracingAlerts`]); the
+//! [`Alerts`] trait is the seam where webhooks or paging plug in later without touching the
+//! executor or the reconciler. Raising an alert never fails and never blocks: an alert sink that
+//! is down must not stop the reconciler from resolving the next execution.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use vigil_core::{ExecutionId, UserId};
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertSeverity {
+    /// Needs a look soon (e.g. an unknown outcome still waiting for its access window).
+    Warning,
+    /// Needs a person now (a safety check failed, or an execution cannot be resolved).
+    Critical,
+}
+
+/// What kind of problem an alert reports; stable names for routing and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// The last check before the order call failed; nothing was sent (I2, fail closed).
+    SendAborted,
+    /// An order call ended without a definite answer; the reconciler will resolve it (I3).
+    OutcomeUnknown,
+    /// The reconciler could not resolve an execution this pass (exchange error, odd answer).
+    Unresolved,
+    /// A row broke a paired assertion (e.g. `SUBMITTING` without a signing time).
+    InvariantBroken,
+    /// The reconciler declared an unknown-outcome order not placed, after its window.
+    DeclaredNotPlaced,
+    /// A `CLAIMED` execution was abandoned by a stopped process and ended as `REJECTED`.
+    Abandoned,
+}
+
+impl AlertKind {
+    /// The stable name (`send_aborted`, …).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::SendAborted => "send_aborted",
+            AlertKind::OutcomeUnknown => "outcome_unknown",
+            AlertKind::Unresolved => "unresolved",
+            AlertKind::InvariantBroken => "invariant_broken",
+            AlertKind::DeclaredNotPlaced => "declared_not_placed",
+            AlertKind::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What happened.
+    pub kind: AlertKind,
+    /// How urgent.
+    pub severity: AlertSeverity,
+    /// The execution concerned, if any.
+    pub execution_id: Option<ExecutionId>,
+    /// Its user, if known.
+    pub user_id: Option<UserId>,
+    /// What happened and what to do, for a person.
+    pub message: String,
+}
+
+impl Alert {
+    /// An alert about one execution.
+    #[must_use]
+    pub fn execution(
+        kind: AlertKind,
+        severity: AlertSeverity,
+        execution_id: ExecutionId,
+        user_id: UserId,
+        message: impl Into<String>,
+    ) -> Alert {
+        Alert {
+            kind,
+            severity,
+            execution_id: Some(execution_id),
+            user_id: Some(user_id),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where alerts go.
+pub trait Alerts: Send + Sync + fmt::Debug {
+    /// Raises `alert`. Must not block for long and must not fail.
+    fn raise(&self, alert: &Alert);
+}
+
+/// Alerts as `tracing` events: `error!` for critical, `warn!` for warnings, with the kind, the
+/// execution and the user as fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingAlerts;
+
+impl Alerts for TracingAlerts {
+    fn raise(&self, alert: &Alert) {
+        let execution_id = alert.execution_id.map(|e| e.to_string());
+        let user_id = alert.user_id.map(|u| u.to_string());
+        match alert.severity {
+            AlertSeverity::Critical => tracing::error!(
+                alert = alert.kind.as_str(),
+                execution_id = execution_id.as_deref(),
+                user_id = user_id.as_deref(),
+                "ALERT: {}",
+                alert.message
+            ),
+            AlertSeverity::Warning => tracing::warn!(
+                alert = alert.kind.as_str(),
+                execution_id = execution_id.as_deref(),
+                user_id = user_id.as_deref(),
+                "ALERT: {}",
+                alert.message
+            ),
+        }
+    }
+}
+
+/// Keeps every alert in memory (and logs it like [`TracingAlerts`]): for tests and for the
+/// CLI, which prints what a one-shot `vigil reconcile` raised. Bounded: beyond
+/// [`RecordedAlerts::CAPACITY`] the oldest are dropped.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedAlerts {
+    kept: Arc<Mutex<Vec<Alert>>>,
+}
+
+impl RecordedAlerts {
+    /// The most alerts kept.
+    pub const CAPACITY: usize = 10_000;
+
+    /// An empty record.
+    #[must_use]
+    pub fn new() -> RecordedAlerts {
+        RecordedAlerts::default()
+    }
+
+    /// Every alert kept, oldest first.
+    #[must_use]
+    pub fn all(&self) -> Vec<Alert> {
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The alerts of one kind.
+    #[must_use]
+    pub fn of_kind(&self, kind: AlertKind) -> Vec<Alert> {
+        self.all().into_iter().filter(|a| a.kind == kind).collect()
+    }
+}
+
+impl Alerts for RecordedAlerts {
+    fn raise(&self, alert: &Alert) {
+        TracingAlerts.raise(alert);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= Self::CAPACITY {
+            kept.remove(0);
+        }
+        kept.push(alert.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_alerts_keep_what_was_raised_by_kind() {
+        let alerts = RecordedAlerts::new();
+        let (e, u) = (ExecutionId::new(), UserId::new());
+        alerts.raise(&Alert::execution(
+            AlertKind::SendAborted,
+            AlertSeverity::Critical,
+            e,
+            u,
+            "x",
+        ));
+        alerts.raise(&Alert::execution(
+            AlertKind::OutcomeUnknown,
+            AlertSeverity::Warning,
+            e,
+            u,
+            "y",
+        ));
+        assert_eq!(alerts.all().len(), 2);
+        let aborted = alerts.of_kind(AlertKind::SendAborted);
+        assert_eq!(aborted.len(), 1);
+        assert_eq!(aborted[0].execution_id, Some(e));
+        assert_eq!(
+            AlertKind::DeclaredNotPlaced.to_string(),
+            "declared_not_placed"
+        );
+    }
+}

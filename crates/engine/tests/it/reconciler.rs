@@ -1,0 +1,165 @@
+//! The reconciler beyond unknown outcomes: abandoned claims end as `REJECTED` only after their
+//! age, a resting order is followed to `CANCELED` with its fills, a real `220` (our
+//! `clientOrderId` already on an open order) is recorded as `SUBMITTED` and never as failed, and
+//! `run` keeps resolving until it is shut down.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::TimeDelta;
+use rust_decimal_macros::dec;
+use tokio_util::sync::CancellationToken;
+use vigil_bitvavo::{CancelOrder, CreateOrder, OrderId};
+use vigil_core::{ExecutionState, Price, Quantity, Side};
+use vigil_engine::{AlertKind, ExecutionOutcome, Step};
+
+use crate::support::{btc, each_backend, CrashAt, PauseAt, Setup, Spec};
+
+#[tokio::test]
+async fn i3_an_abandoned_claim_is_rejected_only_after_its_age() {
+    each_backend(Setup::default(), |h| async move {
+        let proposal = h.approved(Spec::default()).await;
+        let crashing = h.executor_with(Arc::new(CrashAt(Step::AfterClaim)));
+        crashing.execute(h.user, proposal).await.unwrap_err();
+        let claimed = h.execution(proposal).await;
+        assert_eq!(claimed.state, ExecutionState::Claimed);
+
+        h.advance(TimeDelta::minutes(4));
+        let report = h.reconciler.reconcile_once().await;
+        assert!(
+            report.abandoned.is_empty(),
+            "a young claim may be live: {report:?}"
+        );
+        assert_eq!(h.execution(proposal).await.state, ExecutionState::Claimed);
+
+        h.advance(TimeDelta::minutes(2));
+        let report = h.reconciler.reconcile_once().await;
+        assert_eq!(report.abandoned, vec![claimed.id]);
+        let ended = h.execution(proposal).await;
+        assert_eq!(ended.state, ExecutionState::Rejected);
+        assert!(ended.failure.as_deref().unwrap().contains("abandoned"));
+        assert_eq!(h.alerts.of_kind(AlertKind::Abandoned).len(), 1);
+        assert!(h.orders().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resting_order_is_followed_to_canceled() {
+    each_backend(Setup::default(), |h| async move {
+        // 0.0002 BTC at 30,000 (6 EUR) rests far below the demo price of 60,000.
+        let proposal = h
+            .approved(Spec::default().limit(dec!(0.0002), dec!(30000)))
+            .await;
+        let outcome = h.executor.execute(h.user, proposal).await.unwrap();
+        let ExecutionOutcome::Placed(placed) = outcome else {
+            panic!("expected a placed order, got {outcome:?}");
+        };
+        assert_eq!(placed.notional.value(), dec!(6));
+        let report = h.reconciler.reconcile_once().await;
+        assert_eq!(report.open, vec![placed.id], "{report:?}");
+
+        let order_id = OrderId::parse(placed.exchange_order_id.as_deref().unwrap()).unwrap();
+        h.clients
+            .trading
+            .cancel_order(&CancelOrder::by_order_id(btc(), order_id))
+            .await
+            .unwrap();
+        let report = h.reconciler.reconcile_once().await;
+        assert_eq!(report.canceled, vec![placed.id], "{report:?}");
+        let ended = h.execution(proposal).await;
+        assert_eq!(ended.state, ExecutionState::Canceled);
+        assert!(ended.filled_notional.is_zero());
+        assert!(h
+            .store
+            .fill_list_for_execution(placed.id)
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_220_means_our_order_exists_and_is_never_recorded_as_failed() {
+    each_backend(Setup::default(), |h| async move {
+        let proposal = h.approved(Spec::default()).await;
+        let pause = PauseAt::new(Step::AfterSubmitting);
+        let executor = h.executor_with(pause.clone());
+        let user = h.user;
+        let task = tokio::spawn(async move { executor.execute(user, proposal).await });
+        pause.reached().await;
+        // As if an earlier copy of this very request had reached the exchange: an open order
+        // with the execution's clientOrderId already exists when the executor sends.
+        let execution = h.execution(proposal).await;
+        let resting = CreateOrder::limit(
+            btc(),
+            Side::Buy,
+            Quantity::positive("amount", dec!(0.0002)).unwrap(),
+            Price::positive("price", dec!(30000)).unwrap(),
+            execution.client_order_id,
+        )
+        .unwrap();
+        let existing = h
+            .clients
+            .trading
+            .create_order(resting)
+            .await
+            .result
+            .unwrap();
+        pause.resume();
+        let outcome = task.await.unwrap().unwrap();
+        let ExecutionOutcome::Placed(placed) = &outcome else {
+            panic!("a 220 must be recorded as SUBMITTED, got {outcome:?}");
+        };
+        assert_eq!(
+            placed.exchange_order_id.as_deref(),
+            Some(existing.key.order_id.as_str())
+        );
+        let events = h.store.execution_events(placed.id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.event == "reconciled_found"),
+            "{events:?}"
+        );
+        // The executor's own request was refused (220): one order with that id in the log.
+        assert_eq!(h.orders_for(execution.client_order_id), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn run_keeps_reconciling_until_shut_down() {
+    each_backend(Setup::default(), |h| async move {
+        let proposal = h.approved(Spec::default()).await;
+        let crashing = h.executor_with(Arc::new(CrashAt(Step::AfterSend)));
+        crashing.execute(h.user, proposal).await.unwrap_err();
+        let shutdown = CancellationToken::new();
+        let reconciler = h.reconciler.clone();
+        let running = {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { reconciler.run(Duration::from_millis(20), shutdown).await })
+        };
+        // Bounded wait for the background passes to resolve the execution (not a timing
+        // assertion: the bound only keeps a broken run from hanging the suite).
+        let resolved = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let e = h.execution(proposal).await;
+                if e.state != ExecutionState::Submitting {
+                    return e;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("run never resolved the execution");
+        assert!(matches!(
+            resolved.state,
+            ExecutionState::Submitted | ExecutionState::Filled
+        ));
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), running)
+            .await
+            .expect("run did not stop after shutdown")
+            .unwrap();
+    })
+    .await;
+}
