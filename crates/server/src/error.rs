@@ -23,6 +23,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vigil_core::ValidationError;
+use vigil_engine::ExecuteError;
 use vigil_store::StoreError;
 
 use crate::request_id;
@@ -321,6 +322,30 @@ impl From<StoreError> for ApiError {
             | StoreError::InvalidUrl { .. }
             | StoreError::Migration { .. }
             | StoreError::Database { .. }) => ApiError::internal(error_chain(&error)),
+        }
+    }
+}
+
+impl From<ExecuteError> for ApiError {
+    fn from(error: ExecuteError) -> ApiError {
+        match error {
+            ExecuteError::ProposalNotFound { proposal_id } => {
+                ApiError::not_found("proposal", proposal_id)
+            }
+            ExecuteError::UserNotFound { user_id } => ApiError::not_found("user", user_id),
+            ExecuteError::Store { during, source } => {
+                let mut api = ApiError::from(source);
+                api.detail = Some(format!(
+                    "executor, while {during}: {}",
+                    api.detail.as_deref().unwrap_or("")
+                ));
+                api.message = format!(
+                    "{} The execution was left in a state the reconciler finishes; nothing is sent twice.",
+                    api.message
+                );
+                api
+            }
+            error @ ExecuteError::Interrupted { .. } => ApiError::internal(error.to_string()),
         }
     }
 }

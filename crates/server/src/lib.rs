@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use api::{
     allowlist::AllowlistAddRequest,
+    execute::ExecuteView,
     health::{CheckView, HealthView, ReadinessChecks, ReadinessView, ReconcilerCheckView},
     jobs::CreateJobRequest,
     kill_switch::KillSwitchRequest,

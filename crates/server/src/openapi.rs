@@ -12,7 +12,10 @@ use utoipa::{
 };
 
 use crate::{
-    api::{allowlist, executions, health, jobs, kill_switch, policy, proposals, users, ReasonBody},
+    api::{
+        allowlist, execute, executions, health, jobs, kill_switch, policy, proposals, users,
+        ReasonBody,
+    },
     error::ErrorBody,
     views,
 };
@@ -54,6 +57,7 @@ impl Modify for BearerAuth {
         proposals::get_proposal,
         proposals::approve_proposal,
         proposals::reject_proposal,
+        execute::execute_proposal,
         executions::list_executions,
         executions::get_execution,
         policy::get_policy,
@@ -76,6 +80,7 @@ impl Modify for BearerAuth {
     components(schemas(
         ErrorBody,
         ReasonBody,
+        execute::ExecuteView,
         proposals::CreateProposalRequest,
         policy::PolicyRequest,
         allowlist::AllowlistAddRequest,

@@ -9,6 +9,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use vigil_bitvavo::ReadOnlyClient;
 use vigil_core::Clock;
+use vigil_engine::Executor;
 use vigil_store::Store;
 
 use crate::metrics::Metrics;
@@ -102,12 +103,16 @@ pub struct ApiDeps {
     pub config: ServerConfig,
     /// The read-only exchange client: when set, `/readyz` checks the exchange with `GET /time`.
     pub exchange: Option<ReadOnlyClient>,
+    /// The engine's executor, which `POST /api/v1/proposals/{id}/execute` hands proposals to;
+    /// without one that route answers 503 `executor_unavailable`.
+    pub executor: Option<Executor>,
     /// The metrics registry and the handle other parts report into.
     pub metrics: Metrics,
 }
 
 impl ApiDeps {
-    /// The store and clock with default settings, no exchange check and fresh metrics.
+    /// The store and clock with default settings, no exchange check, no executor and fresh
+    /// metrics.
     #[must_use]
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> ApiDeps {
         ApiDeps {
@@ -115,6 +120,7 @@ impl ApiDeps {
             clock,
             config: ServerConfig::default(),
             exchange: None,
+            executor: None,
             metrics: Metrics::new(),
         }
     }
@@ -163,6 +169,12 @@ impl ApiState {
     #[must_use]
     pub fn exchange(&self) -> Option<&ReadOnlyClient> {
         self.inner.exchange.as_ref()
+    }
+
+    /// The executor, if one is configured.
+    #[must_use]
+    pub fn executor(&self) -> Option<&Executor> {
+        self.inner.executor.as_ref()
     }
 
     /// The metrics handle.

@@ -5,6 +5,7 @@
 //! so one user cannot learn another's ids. Lists are filtered to the caller in the query itself.
 
 pub(crate) mod allowlist;
+pub(crate) mod execute;
 pub(crate) mod executions;
 pub(crate) mod health;
 pub(crate) mod jobs;

@@ -24,6 +24,7 @@ mod app;
 mod auth;
 mod cross_user;
 mod errors;
+mod execute;
 mod health;
 mod openapi;
 mod resources;

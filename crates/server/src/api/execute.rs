@@ -1,0 +1,139 @@
+//! `POST /api/v1/proposals/{proposal_id}/execute`: hands one of the caller's approved proposals
+//! to the engine's executor, which places AT MOST ONE order for it (I1) and only when every
+//! safety rail agrees, and answers with the execution and its outcome.
+//!
+//! The server checks ownership first (another user's proposal answers 404 and never reaches the
+//! executor, so the executor's own "not owned" refusal cannot reveal that the id exists). Every
+//! outcome the executor gives is an answer, not an error: `placed`, `already_claimed` (a retry:
+//! the same execution, nothing sent again), `refused` (a safety rail said no; the reason is in
+//! `refusal`), `failed` (not placed) — all 200 — and `outcome_unknown` (202: the order may exist;
+//! the reconciler resolves it and the market stays blocked until then). Errors are for when the
+//! executor could not answer at all (database down: 503).
+
+use std::time::Duration;
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vigil_core::{Execution, ExecutionState};
+use vigil_engine::ExecutionOutcome;
+
+use super::proposals::{owned_proposal, proposal_id};
+use crate::{
+    auth::Caller,
+    error::{ApiError, ErrorBody, ErrorCode},
+    extract::PathSegment,
+    metrics::OrderPathStage,
+    state::ApiState,
+    views::{ExecutionView, RefusalView},
+};
+
+/// What an execute call ended with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExecuteView {
+    /// `placed`, `already_claimed`, `refused`, `failed` or `outcome_unknown`.
+    pub outcome: String,
+    /// The execution (absent only when a refusal came before any claim: a kill switch, a
+    /// proposal that is not approved or has expired).
+    pub execution: Option<ExecutionView>,
+    /// Why a safety rail refused it (`refused` only).
+    pub refusal: Option<RefusalView>,
+}
+
+/// Executes one of the caller's APPROVED proposals: at most one order, ever (I1).
+#[utoipa::path(
+    post, path = "/api/v1/proposals/{proposal_id}/execute", tag = "proposals",
+    params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
+    responses(
+        (status = 200, description = "placed, already_claimed, refused or failed: see `outcome`", body = ExecuteView),
+        (status = 202, description = "outcome_unknown: the order may exist; the reconciler resolves it", body = ExecuteView),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
+        (status = 503, description = "The database or the executor is unavailable; nothing was sent twice", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn execute_proposal(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathSegment(id): PathSegment,
+) -> Result<(StatusCode, Json<ExecuteView>), ApiError> {
+    let proposal = owned_proposal(&state, &caller, proposal_id(&id)?).await?;
+    let Some(executor) = state.executor() else {
+        return Err(ApiError::new(
+            ErrorCode::ExecutorUnavailable,
+            "this server was started without an exchange executor, so it cannot execute proposals; start vigil with exchange settings",
+        ));
+    };
+    let outcome = executor.execute(caller.id(), proposal.id).await?;
+    tracing::info!(
+        proposal_id = %proposal.id,
+        user = %caller.user.name,
+        outcome = outcome.name(),
+        execution_id = ?outcome.execution().map(|e| e.id),
+        "proposal executed through the API"
+    );
+    record_metrics(&state, &outcome).await;
+    let status = match outcome {
+        ExecutionOutcome::OutcomeUnknown(_) => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(ExecuteView {
+            outcome: outcome.name().to_owned(),
+            execution: outcome.execution().map(ExecutionView::from),
+            refusal: outcome.refusal().map(RefusalView::from),
+        }),
+    ))
+}
+
+/// Reports what this call decided: final states, refusals, and the order path's latency read
+/// from the execution's own event times (the executor's clock), so the numbers are the
+/// recorded ones, not this handler's view.
+async fn record_metrics(state: &ApiState, outcome: &ExecutionOutcome) {
+    let metrics = state.metrics();
+    match outcome {
+        ExecutionOutcome::Refused { refusal, execution } => {
+            metrics.execution_refused(refusal);
+            if let Some(execution) = execution {
+                metrics.execution_finished(execution.state);
+            }
+        }
+        ExecutionOutcome::Failed(execution) => metrics.execution_finished(execution.state),
+        ExecutionOutcome::Placed(execution) => order_path(state, execution).await,
+        ExecutionOutcome::AlreadyClaimed(_) | ExecutionOutcome::OutcomeUnknown(_) => {}
+    }
+}
+
+async fn order_path(state: &ApiState, execution: &Execution) {
+    let events = match state.store().execution_events(execution.id).await {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::warn!(%error, execution_id = %execution.id, "order-path latency not recorded: the events could not be read");
+            return;
+        }
+    };
+    let at = |event: &str| events.iter().find(|e| e.event == event).map(|e| e.at);
+    let claimed = at("claimed");
+    let sent = at("submit_committed");
+    let submitted = events
+        .iter()
+        .find(|e| e.to_state == ExecutionState::Submitted)
+        .map(|e| e.at);
+    let span = |from: Option<vigil_core::Timestamp>, to: Option<vigil_core::Timestamp>| {
+        from.zip(to)
+            .and_then(|(from, to)| (to - from).to_std().ok())
+            .unwrap_or(Duration::ZERO)
+    };
+    if claimed.is_some() && sent.is_some() {
+        state
+            .metrics()
+            .order_path(OrderPathStage::ClaimToOrderSent, span(claimed, sent));
+    }
+    if sent.is_some() && submitted.is_some() {
+        state
+            .metrics()
+            .order_path(OrderPathStage::OrderSentToSubmitted, span(sent, submitted));
+    }
+}

@@ -1,0 +1,283 @@
+//! `POST /api/v1/proposals/{id}/execute` through the REAL executor against the simulator.
+//!
+//! The executor's own guarantees are the engine's tests; these prove the API keeps them and
+//! reports them honestly: one order per proposal however often (and however concurrently) the
+//! route is called (I1), refusals answered with their reason and no order (I4, I5), another
+//! user's proposal answered 404 with no order, and a server without an executor answering 503.
+//! Orders are counted in the simulator's own log, never in our tables.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::json;
+use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
+use vigil_core::{Clock, SystemClock};
+use vigil_engine::{Executor, ExecutorConfig};
+use vigil_server::{ApiDeps, ExecuteView};
+use vigil_testkit::sim::SpawnedSim;
+
+use crate::app::{Account, TestApp};
+
+/// The app with an executor whose clients talk to `sim` (wall clock: the simulator checks
+/// signing times against its own).
+fn with_executor(sim: &SpawnedSim) -> impl FnOnce(ApiDeps) -> ApiDeps {
+    let (base_url, view, trade) = (
+        sim.base_url.clone(),
+        (sim.view_key.to_owned(), sim.view_secret.to_owned()),
+        (sim.trade_key.to_owned(), sim.trade_secret.to_owned()),
+    );
+    move |deps| {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let read = ReadOnlyKey::new(&view.0, SecretString::from(view.1)).unwrap();
+        let trade = TradeKey::new(&trade.0, SecretString::from(trade.1)).unwrap();
+        let clients = BitvavoClients::new(
+            &ClientConfig::new(base_url, 42),
+            read,
+            trade,
+            Arc::clone(&clock),
+        )
+        .unwrap();
+        let executor = Executor::new(
+            deps.store.clone(),
+            clients.read_only.clone(),
+            clients.trading,
+            clock,
+            ExecutorConfig::default(),
+        )
+        .unwrap();
+        ApiDeps {
+            executor: Some(executor),
+            exchange: Some(clients.read_only),
+            ..deps
+        }
+    }
+}
+
+/// Alice may trade BTC-EUR with the default caps.
+async fn trader(app: &TestApp) -> Account {
+    let alice = app.account("alice", false).await;
+    app.put(
+        &alice,
+        "/api/v1/policy",
+        json!({"trading_enabled": true, "order_notional_max": "25", "daily_notional_max": "100",
+               "cooldown_minutes": 0, "anti_flip_minutes": 0, "auto_approve": false,
+               "llm_daily_budget": "0"}),
+    )
+    .await
+    .expect(200);
+    app.allow(&alice, "BTC-EUR").await;
+    alice
+}
+
+async fn execute(app: &TestApp, account: &Account, proposal: uuid::Uuid) -> (u16, ExecuteView) {
+    let answer = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/proposals/{proposal}/execute"),
+            Some(&account.token),
+            None,
+        )
+        .await;
+    (answer.status, answer.parse())
+}
+
+async fn i1_execute_places_one_order_and_a_retry_answers_the_same_execution(
+    app: &TestApp,
+    sim: &SpawnedSim,
+) {
+    let alice = trader(app).await;
+    let proposal = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, proposal.id).await;
+
+    let (status, first) = execute(app, &alice, proposal.id).await;
+    assert_eq!(status, 200, "{first:?}");
+    assert_eq!(first.outcome, "placed", "{first:?}");
+    let execution = first.execution.clone().unwrap();
+    assert_eq!(execution.state, "SUBMITTED");
+    assert!(execution.exchange_order_id.is_some());
+    assert!(first.refusal.is_none());
+
+    let (status, again) = execute(app, &alice, proposal.id).await;
+    assert_eq!(status, 200);
+    assert_eq!(again.outcome, "already_claimed");
+    assert_eq!(again.execution.unwrap().id, execution.id);
+
+    let orders = sim.handle.order_log();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(
+        orders[0].client_order_id.as_deref(),
+        Some(execution.client_order_id.to_string().as_str())
+    );
+    // The history is readable through the API, and the order path was measured.
+    let detail: serde_json::Value = app
+        .get(&alice, &format!("/api/v1/executions/{}", execution.id))
+        .await
+        .expect(200)
+        .json();
+    let events: Vec<_> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["claimed", "submit_committed", "accepted"]);
+    let metrics = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .text
+        .clone();
+    for line in [
+        r#"vigil_order_path_seconds_count{stage="claim_to_order_sent"} 1"#,
+        r#"vigil_order_path_seconds_count{stage="order_sent_to_submitted"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+}
+
+async fn i1_concurrent_executes_through_the_api_place_one_order(app: &TestApp, sim: &SpawnedSim) {
+    let alice = trader(app).await;
+    let proposal = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, proposal.id).await;
+    let calls = (0..8).map(|_| execute(app, &alice, proposal.id));
+    let answers = futures::future::join_all(calls).await;
+    let placed = answers
+        .iter()
+        .filter(|(_, a)| a.outcome == "placed")
+        .count();
+    assert_eq!(placed, 1, "{answers:?}");
+    let ids: std::collections::BTreeSet<_> = answers
+        .iter()
+        .map(|(_, a)| a.execution.as_ref().unwrap().id)
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every caller is answered with the one execution"
+    );
+    assert_eq!(sim.handle.order_log().len(), 1);
+}
+
+async fn i4_i5_refusals_are_answered_with_their_reason_and_no_order(
+    app: &TestApp,
+    sim: &SpawnedSim,
+) {
+    let alice = trader(app).await;
+    // I5: a market not on the allowlist: claimed, then REJECTED with the reason.
+    let eth = app.create_proposal(&alice, "ETH-EUR", "10").await;
+    app.approve(&alice, eth.id).await;
+    let (status, refused) = execute(app, &alice, eth.id).await;
+    assert_eq!(status, 200);
+    assert_eq!(refused.outcome, "refused");
+    assert_eq!(
+        refused.refusal.as_ref().unwrap().code,
+        "market_not_allowlisted"
+    );
+    assert_eq!(refused.execution.as_ref().unwrap().state, "REJECTED");
+
+    // I4: the user's kill switch, set through the API: refused at entry, nothing claimed.
+    let btc = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, btc.id).await;
+    app.put(&alice, "/api/v1/kill-switch", json!({"on": true}))
+        .await
+        .expect(200);
+    let (status, stopped) = execute(app, &alice, btc.id).await;
+    assert_eq!(status, 200);
+    assert_eq!(stopped.outcome, "refused");
+    assert_eq!(stopped.refusal.as_ref().unwrap().code, "kill_switch_user");
+    assert!(stopped.execution.is_none());
+
+    // A proposal that is not approved is refused too.
+    let pending = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.put(&alice, "/api/v1/kill-switch", json!({"on": false}))
+        .await
+        .expect(200);
+    let (_, not_approved) = execute(app, &alice, pending.id).await;
+    assert_eq!(not_approved.refusal.unwrap().code, "proposal_not_approved");
+
+    assert!(sim.handle.order_log().is_empty());
+    let metrics = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .text
+        .clone();
+    for line in [
+        r#"vigil_execution_refusals_total{reason="market_not_allowlisted"} 1"#,
+        r#"vigil_execution_refusals_total{reason="kill_switch_user"} 1"#,
+        r#"vigil_executions_final_total{state="REJECTED"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+}
+
+async fn another_users_proposal_is_404_and_places_nothing(app: &TestApp, sim: &SpawnedSim) {
+    let alice = trader(app).await;
+    let bob = app.account("bob", false).await;
+    let proposal = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, proposal.id).await;
+    app.send(
+        reqwest::Method::POST,
+        &format!("/api/v1/proposals/{}/execute", proposal.id),
+        Some(&bob.token),
+        None,
+    )
+    .await
+    .expect_error(404, "not_found");
+    assert!(sim.handle.order_log().is_empty());
+    let listed: serde_json::Value = app.get(&alice, "/api/v1/executions").await.json();
+    assert_eq!(listed, json!([]));
+}
+
+macro_rules! execute_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let sim = vigil_testkit::sim::spawn(11, vigil_testkit::sim::FaultPlan::none()).await;
+                    let app = crate::app::TestApp::sqlite_with(super::with_executor(&sim)).await;
+                    super::$name(&app, &sim).await;
+                    app.stop().await;
+                    sim.stop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let sim = vigil_testkit::sim::spawn(11, vigil_testkit::sim::FaultPlan::none()).await;
+                    let Some(app) = crate::app::TestApp::postgres_with(super::with_executor(&sim)).await else {
+                        return;
+                    };
+                    super::$name(&app, &sim).await;
+                    app.stop().await;
+                    sim.stop().await;
+                }
+            )*
+        }
+    };
+}
+
+execute_tests!(
+    i1_execute_places_one_order_and_a_retry_answers_the_same_execution,
+    i1_concurrent_executes_through_the_api_place_one_order,
+    i4_i5_refusals_are_answered_with_their_reason_and_no_order,
+    another_users_proposal_is_404_and_places_nothing,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_executor_execute_answers_503() {
+    let app = TestApp::sqlite().await;
+    let alice = app.account("alice", false).await;
+    let proposal = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, proposal.id).await;
+    app.send(
+        reqwest::Method::POST,
+        &format!("/api/v1/proposals/{}/execute", proposal.id),
+        Some(&alice.token),
+        None,
+    )
+    .await
+    .expect_error(503, "executor_unavailable");
+    app.stop().await;
+}
