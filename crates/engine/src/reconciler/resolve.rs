@@ -5,7 +5,9 @@
 //! `GET /order` by `clientOrderId` answered 240; the order history of the market since shortly
 //! before the signing time does not hold the id; the account's fills do not hold it; and a
 //! second `GET /order` answered 240 again. Anything else either finds the order or leaves the
-//! execution for the next pass. 240 on its own is never final.
+//! execution for the next pass. 240 on its own is never final. The exchange's clock is measured
+//! (`GET /time`) at the start of every pass that has `SUBMITTING` executions; without a fresh
+//! measurement nothing is declared absent.
 
 use chrono::TimeDelta;
 use vigil_bitvavo::{BitvavoError, GetOrder, OrderHistoryQuery, OrderId, TradeHistoryQuery};
@@ -37,12 +39,35 @@ impl Reconciler {
                 return;
             }
         };
+        if submitting.is_empty() {
+            return;
+        }
+        // Windows are measured on the EXCHANGE's clock. Measure the offset to it once per pass
+        // (GET /time), so a reconciler on a machine whose clock runs ahead cannot believe a
+        // window closed early. Without a fresh measurement nothing is declared "not placed"
+        // this pass; found orders are still recorded.
+        let clock_synced = match self.read_only.sync_time().await {
+            Ok(_) => true,
+            Err(e) => {
+                let detail = format!(
+                    "measuring the offset to the exchange's clock (GET /time) failed: {e}; no \
+                     execution is declared not placed this pass"
+                );
+                self.problem(report, None, detail);
+                false
+            }
+        };
         for execution in submitting {
-            self.resolve_one(execution, report).await;
+            self.resolve_one(execution, clock_synced, report).await;
         }
     }
 
-    async fn resolve_one(&self, execution: Execution, report: &mut ReconcileReport) {
+    async fn resolve_one(
+        &self,
+        execution: Execution,
+        clock_synced: bool,
+        report: &mut ReconcileReport,
+    ) {
         // Paired with the SUBMITTING commit (which writes both): a SUBMITTING row without its
         // signing time cannot be resolved safely, because nobody knows when its window closes.
         let (Some(signed_at), Some(window_ms)) = (execution.signed_at, execution.access_window_ms)
@@ -75,7 +100,7 @@ impl Reconciler {
         }
         let margin = TimeDelta::from_std(self.config.window_margin).unwrap_or(TimeDelta::MAX);
         let closes = signed_at + TimeDelta::milliseconds(i64::from(window_ms)) + margin;
-        if self.exchange_now() < closes {
+        if !clock_synced || self.exchange_now() < closes {
             // The request may still reach the matching engine: never "not found" now. Flag the
             // row so the market stays blocked for the user until it is resolved.
             self.flag_unknown(&execution, closes).await;

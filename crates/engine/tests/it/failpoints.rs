@@ -41,6 +41,8 @@ fn clients(sim_url: &str, clock: Arc<dyn Clock>) -> BitvavoClients {
     )
     .unwrap();
     let mut config = vigil_bitvavo::ClientConfig::new(sim_url, crate::support::OPERATOR);
+    // A short window, so the parent's reconciler only has to wait out a short one.
+    config.access_window = std::time::Duration::from_millis(500);
     config.request_timeout = std::time::Duration::from_secs(5);
     config.connect_timeout = std::time::Duration::from_secs(2);
     BitvavoClients::new(&config, read, trade, clock).unwrap()
@@ -157,18 +159,20 @@ async fn parent(step: &str, db_url: &str) -> (Store, SpawnedSim, ProposalId) {
     (store, sim, proposal.id)
 }
 
+/// A reconciler whose clock is six minutes ahead (so the CLAIMED rows are past their abandon age)
+/// and whose margin is one second. It measures the exchange's clock each pass, so for access
+/// windows it still sees the simulator's real time: the caller waits the short window out first.
 async fn reconcile_ahead(store: &Store, sim: &SpawnedSim) -> vigil_engine::ReconcileReport {
     let ahead = ManualClock::new(SystemClock.now() + TimeDelta::minutes(6));
-    let clients = clients(&sim.base_url, Arc::new(SystemClock));
-    Reconciler::new(
-        store.clone(),
-        clients.read_only,
-        Arc::new(ahead),
-        ReconcilerConfig::default(),
-    )
-    .unwrap()
-    .reconcile_once()
-    .await
+    let clients = clients(&sim.base_url, Arc::new(ahead.clone()));
+    let config = ReconcilerConfig {
+        window_margin: std::time::Duration::from_secs(1),
+        ..ReconcilerConfig::default()
+    };
+    Reconciler::new(store.clone(), clients.read_only, Arc::new(ahead), config)
+        .unwrap()
+        .reconcile_once()
+        .await
 }
 
 #[tokio::test]
@@ -201,6 +205,13 @@ async fn aborts_and_recovers(backend: BackendKind) {
         let log = sim.handle.order_log();
         assert_eq!(log.len(), usize::from(sent), "{step}: {log:?}");
 
+        if let Some(signed_at) = execution.signed_at {
+            // Wait out the 500 ms window and the 1 s margin on the real clock (a bounded wait for
+            // time to pass, not an assertion about how long anything took).
+            let closes = signed_at + TimeDelta::milliseconds(1_600);
+            let left = (closes - SystemClock.now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left).await;
+        }
         let report = reconcile_ahead(&store, &sim).await;
         let after = store.execution_get(execution.id).await.unwrap();
         let expected = match step {

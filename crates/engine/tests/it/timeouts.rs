@@ -196,3 +196,35 @@ async fn edge2_a_definite_refusal_fails_without_reconciling() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn i3_without_the_exchange_clock_nothing_is_declared_not_placed() {
+    each_backend(Setup::default(), |h| async move {
+        let execution = unknown_outcome(&h, FaultKind::DropRequest).await;
+        h.advance(TimeDelta::minutes(5));
+        // GET /time fails: the offset to the exchange's clock cannot be measured this pass.
+        let broken_clock = FaultRule::new(
+            "GET /v2/time",
+            FaultKind::Error {
+                error_code: 101,
+                http_status: 500,
+                message: None,
+            },
+        );
+        h.sim
+            .handle
+            .set_faults(FaultPlan::single(broken_clock))
+            .unwrap();
+        let report = h.reconciler.reconcile_once().await;
+        assert_eq!(report.waiting, vec![execution.id], "{report:?}");
+        assert!(report.not_placed.is_empty());
+        assert!(!report.problems.is_empty());
+        let still = h.store.execution_get(execution.id).await.unwrap();
+        assert_eq!(still.state, ExecutionState::Submitting);
+        // With the clock back, the next pass concludes.
+        h.sim.handle.clear_faults();
+        let report = h.reconciler.reconcile_once().await;
+        assert_eq!(report.not_placed, vec![execution.id], "{report:?}");
+    })
+    .await;
+}
