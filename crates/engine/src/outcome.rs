@@ -11,8 +11,10 @@ use vigil_store::StoreError;
 
 use crate::hooks::Step;
 
-/// How one `execute` call ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How one `execute` call ended. Serialises as `{"outcome": "placed", ...the execution}` or
+/// `{"outcome": "refused", "refusal": {...}, "execution": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ExecutionOutcome {
     /// The exchange accepted the order: the execution is `SUBMITTED`.
     Placed(Execution),
@@ -126,4 +128,23 @@ pub enum ExecutorBuildError {
     /// A setting is invalid.
     #[error("invalid executor settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Config(Vec<vigil_core::ValidationError>),
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_core::Refusal;
+
+    use super::*;
+
+    #[test]
+    fn outcomes_serialise_with_their_name() {
+        let refused = ExecutionOutcome::Refused {
+            refusal: Refusal::KillSwitchGlobal,
+            execution: None,
+        };
+        let json = serde_json::to_value(&refused).unwrap();
+        assert_eq!(json["outcome"], refused.name());
+        assert_eq!(json["refusal"]["code"], "kill_switch_global");
+        assert!(json["execution"].is_null());
+    }
 }

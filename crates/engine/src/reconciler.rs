@@ -33,7 +33,7 @@ use crate::{
 };
 
 /// One problem a pass could not get past; it is tried again next pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReconcileProblem {
     /// The execution, when the problem is about one.
     pub execution_id: Option<ExecutionId>,
@@ -42,7 +42,7 @@ pub struct ReconcileProblem {
 }
 
 /// What one pass did, by execution.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReconcileReport {
     /// `SUBMITTING` executions whose order was found: now `SUBMITTED`.
     pub found: Vec<ExecutionId>,
