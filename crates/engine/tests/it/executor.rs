@@ -8,6 +8,8 @@ use rust_decimal_macros::dec;
 use vigil_core::{ExecutionState, ProposalId, ProposalStatus, Refusal, Side};
 use vigil_engine::{ExecuteError, ExecutionOutcome, Step};
 
+use vigil_testkit::sim::{FaultKind, FaultPlan, FaultRule};
+
 use crate::support::{btc, each_backend, eth, PauseAt, Setup, Spec, OPERATOR};
 
 #[tokio::test]
@@ -218,13 +220,24 @@ async fn edge1_a_proposal_that_expires_while_paused_is_refused_at_submitting() {
 
 #[tokio::test]
 async fn edge3_a_balance_that_dropped_after_approval_is_refused_without_an_order() {
-    each_backend(Setup::default(), |h| async move {
-        let proposal = h.approved(Spec::default().eur(20)).await;
+    let setup = Setup::default().policy(|p| p.cooldown_minutes = 0);
+    each_backend(setup, |h| async move {
+        let first = h.approved(Spec::default().eur(20)).await;
+        let second = h.approved(Spec::default().eur(20)).await;
+        let outcome = h.executor.execute(h.user, first).await.unwrap();
+        assert!(
+            matches!(outcome, ExecutionOutcome::Placed(_)),
+            "{outcome:?}"
+        );
+        let posts = h.sim.handle.request_count("POST /v2/order");
+        // Both were approved with 1,000 EUR on the account; now 12 EUR are left, and the first
+        // order (not yet followed by the reconciler) still counts as holding its 20 EUR. The
+        // balance is read fresh for every execution, so the second is refused.
         h.sim
             .handle
-            .set_balance(h.sim.account, "EUR", dec!(12))
+            .set_balance(h.sim.account, "EUR", dec!(32))
             .unwrap();
-        let outcome = h.executor.execute(h.user, proposal).await.unwrap();
+        let outcome = h.executor.execute(h.user, second).await.unwrap();
         let Some(Refusal::InsufficientBalance {
             asset,
             available,
@@ -237,7 +250,30 @@ async fn edge3_a_balance_that_dropped_after_approval_is_refused_without_an_order
             (asset.as_str(), available.as_str(), required.as_str()),
             ("EUR", "12", "20")
         );
-        assert!(h.orders().is_empty());
+        assert_eq!(h.orders().len(), 1);
+        assert_eq!(h.sim.handle.request_count("POST /v2/order"), posts);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fact_the_exchange_cannot_give_refuses_rather_than_guesses() {
+    each_backend(Setup::default(), |h| async move {
+        let broken = FaultRule::new(
+            "GET /v2/balance",
+            FaultKind::Error {
+                error_code: 101,
+                http_status: 500,
+                message: None,
+            },
+        );
+        h.sim.handle.set_faults(FaultPlan::single(broken)).unwrap();
+        let proposal = h.approved(Spec::default()).await;
+        let outcome = h.executor.execute(h.user, proposal).await.unwrap();
+        let Some(Refusal::FactUnavailable { fact }) = outcome.refusal() else {
+            panic!("expected fact_unavailable, got {outcome:?}");
+        };
+        assert!(fact.contains("balance"), "{fact}");
         assert_eq!(h.sim.handle.request_count("POST /v2/order"), 0);
     })
     .await;
