@@ -9,21 +9,28 @@
 //! small dependency tree.
 //!
 //! Two kinds of series:
-//! - Reported through the handle by whoever sees the event (the execute endpoint and the
-//!   engine): executions by final state, refusals by reason, order-path latency, scheduler lag,
-//!   the exchange's rate-limit budget. They are counters and gauges of this process.
+//! - Reported through the handle by whoever sees the event: executions by final state,
+//!   refusals by reason, order-path latency. The execute endpoint reports the executions it
+//!   runs; other parts of the process (the reconciler moving orders to FILLED, the scheduler's
+//!   auto-approved executions) report through the same handle when they are given it. These are
+//!   counters of this process.
 //! - Read from the store at scrape time: the reconciler backlog (executions whose outcome is
-//!   unknown) and the age of the oldest. These reflect the database, so every instance reports
-//!   the same numbers.
+//!   unknown) and the age of the oldest, the scheduler's lag (the oldest due job nobody holds a
+//!   live lease on), and each user's LLM spend today against their daily budget. These reflect
+//!   the database, so every instance reports the same numbers.
+//!
+//! Not exported: the exchange's remaining rate-limit budget, because the Bitvavo client does not
+//! expose it (its budget is private to the client); a gauge that never moves would mislead.
 
 use std::{sync::Arc, time::Duration};
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use rust_decimal::prelude::ToPrimitive;
 use vigil_core::{ExecutionState, Refusal, Timestamp};
-use vigil_store::{Store, StoreError, LIST_LIMIT_MAX};
+use vigil_store::{ScanJobFilter, Store, StoreError, LIST_LIMIT_MAX};
 
 /// A stage of the order path, timed from the claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +59,8 @@ struct Series {
     reconciler_backlog: IntGauge,
     oldest_unknown_outcome_age: Gauge,
     scheduler_lag: Gauge,
-    rate_limit_remaining: IntGauge,
+    llm_spend: GaugeVec,
+    llm_budget: GaugeVec,
     http_requests: IntCounterVec,
     scrape_errors: IntCounterVec,
 }
@@ -99,11 +107,11 @@ impl Series {
             &["stage"],
         )?;
         registry.register(Box::new(order_path.clone()))?;
-        let rate_limit_remaining = int_gauge(
-            "vigil_exchange_rate_limit_remaining",
-            "The exchange's remaining rate-limit weight for the current window, as last reported (-1 until reported).",
-        )?;
-        rate_limit_remaining.set(-1);
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = GaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
         Ok(Series {
             executions_final: counter(
                 "vigil_executions_final_total",
@@ -126,9 +134,18 @@ impl Series {
             )?,
             scheduler_lag: gauge(
                 "vigil_scheduler_lag_seconds",
-                "How overdue the oldest due scan job is, as last reported by the scheduler.",
+                "How overdue the oldest due, unpaused scan job without a live lease is (0 when none is due; read from the store at scrape time).",
             )?,
-            rate_limit_remaining,
+            llm_spend: gauge_vec(
+                "vigil_llm_spend_today_usd",
+                "What each user's LLM calls of the current UTC day count against the budget (reserved worst cases plus settled costs), in USD.",
+                &["user"],
+            )?,
+            llm_budget: gauge_vec(
+                "vigil_llm_daily_budget_usd",
+                "Each user's daily LLM budget from their policy, in USD.",
+                &["user"],
+            )?,
             http_requests: counter(
                 "vigil_http_requests_total",
                 "API requests by route template, method and status code.",
@@ -186,16 +203,6 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Sets how overdue the oldest due scan job is (zero when none is overdue).
-    pub fn scheduler_lag(&self, lag: Duration) {
-        self.series.scheduler_lag.set(lag.as_secs_f64());
-    }
-
-    /// Sets the exchange's remaining rate-limit weight, as its last answer reported it.
-    pub fn exchange_rate_limit_remaining(&self, remaining: i64) {
-        self.series.rate_limit_remaining.set(remaining);
-    }
-
     pub(crate) fn http_request(&self, method: &str, route: &str, status: u16) {
         self.series
             .http_requests
@@ -215,13 +222,14 @@ impl Metrics {
                     .oldest_unknown_outcome_age
                     .set(oldest.as_secs_f64());
             }
-            Err(error) => {
-                tracing::warn!(%error, "reading the reconciler backlog for /metrics failed");
-                self.series
-                    .scrape_errors
-                    .with_label_values(&["reconciler_backlog"])
-                    .inc();
-            }
+            Err(error) => self.scrape_failed("reconciler_backlog", &error),
+        }
+        match scheduler_lag(store, now).await {
+            Ok(lag) => self.series.scheduler_lag.set(lag.as_secs_f64()),
+            Err(error) => self.scrape_failed("scheduler_lag", &error),
+        }
+        if let Err(error) = self.refresh_llm_spend(store, now).await {
+            self.scrape_failed("llm_spend", &error);
         }
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.series.registry.gather(), &mut buffer) {
@@ -229,6 +237,56 @@ impl Metrics {
         }
         String::from_utf8_lossy(&buffer).into_owned()
     }
+}
+
+impl Metrics {
+    fn scrape_failed(&self, series: &str, error: &StoreError) {
+        tracing::warn!(%error, series, "a store read for /metrics failed; the series keeps its last value");
+        self.series.scrape_errors.with_label_values(&[series]).inc();
+    }
+
+    /// Each user's LLM spend today and daily budget. Two reads per user: fine for the handful
+    /// of users one Vigil serves (at most [`LIST_LIMIT_MAX`] are listed).
+    async fn refresh_llm_spend(&self, store: &Store, now: Timestamp) -> Result<(), StoreError> {
+        for user in store.user_list().await? {
+            let budget = store.policy_get(user.id).await?.llm_daily_budget;
+            let spent = store.llm_budget_spent(user.id, now).await?;
+            // Display only: Prometheus values are floats; the budget guard itself works on
+            // exact decimals in the store.
+            self.series
+                .llm_budget
+                .with_label_values(&[user.name.as_str()])
+                .set(budget.to_f64().unwrap_or(0.0));
+            self.series
+                .llm_spend
+                .with_label_values(&[user.name.as_str()])
+                .set(spent.to_f64().unwrap_or(0.0));
+        }
+        Ok(())
+    }
+}
+
+/// How overdue the oldest due job is that the scheduler should have picked up: unpaused, due,
+/// and not held under a live lease (a job being run is not late). Zero when there is none.
+///
+/// # Errors
+/// A store error.
+pub(crate) async fn scheduler_lag(store: &Store, now: Timestamp) -> Result<Duration, StoreError> {
+    // Listed soonest due first, so the oldest due jobs are among the first LIST_LIMIT_MAX.
+    let filter = ScanJobFilter {
+        user: None,
+        limit: LIST_LIMIT_MAX,
+    };
+    let jobs = store.scan_job_list(&filter).await?;
+    let oldest_due = jobs
+        .iter()
+        .filter(|job| !job.paused && job.next_run_at <= now)
+        .filter(|job| job.locked_until.is_none_or(|until| until <= now))
+        .map(|job| job.next_run_at)
+        .min();
+    Ok(oldest_due.map_or(Duration::ZERO, |due| {
+        (now - due).to_std().unwrap_or(Duration::ZERO)
+    }))
 }
 
 /// How many executions have an unknown outcome, and how long ago the oldest one's order was
@@ -263,8 +321,6 @@ mod tests {
         metrics.execution_finished(ExecutionState::Submitted); // ignored: not final
         metrics.execution_refused(&Refusal::TradingDisabled);
         metrics.order_path(OrderPathStage::ClaimToOrderSent, Duration::from_millis(20));
-        metrics.scheduler_lag(Duration::from_secs(3));
-        metrics.exchange_rate_limit_remaining(950);
         metrics.http_request("GET", "/healthz", 200);
         let families = metrics.series.registry.gather();
         let names: Vec<_> = families.iter().map(|f| f.name().to_owned()).collect();
@@ -275,7 +331,6 @@ mod tests {
             "vigil_reconciler_backlog",
             "vigil_reconciler_oldest_unknown_outcome_age_seconds",
             "vigil_scheduler_lag_seconds",
-            "vigil_exchange_rate_limit_remaining",
             "vigil_http_requests_total",
         ] {
             assert!(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde_json::Value;
 use vigil_bitvavo::{ClientConfig, ReadOnlyClient, ReadOnlyKey};
-use vigil_core::SystemClock;
+use vigil_core::{Clock, SystemClock};
 use vigil_server::ReadinessView;
 use vigil_testkit::sim::FaultPlan;
 
@@ -96,7 +96,6 @@ async fn metrics_expose_the_named_series(app: &TestApp) {
         "vigil_reconciler_backlog",
         "vigil_reconciler_oldest_unknown_outcome_age_seconds",
         "vigil_scheduler_lag_seconds",
-        "vigil_exchange_rate_limit_remaining",
         "vigil_http_requests_total",
     ] {
         assert!(
@@ -137,7 +136,62 @@ async fn metrics_expose_the_named_series(app: &TestApp) {
     }
 }
 
+async fn metrics_read_scheduler_lag_and_llm_spend_from_the_store(app: &TestApp) {
+    let alice = app.account("alice", false).await;
+    let now = app.clock.now();
+    let job = |seconds_ago: i64| {
+        serde_json::json!({"strategy": "dca", "markets": ["BTC-EUR"], "interval_seconds": 3600,
+                           "first_run_at": now - chrono::Duration::seconds(seconds_ago)})
+    };
+    // The oldest due job is paused, the next one is held under a live lease (being run): only
+    // the third counts as late.
+    let paused: Value = app
+        .post(&alice, "/api/v1/jobs", job(500))
+        .await
+        .expect(201)
+        .json();
+    app.post(
+        &alice,
+        &format!("/api/v1/jobs/{}/pause", paused["id"].as_str().unwrap()),
+        serde_json::json!({}),
+    )
+    .await
+    .expect(200);
+    app.post(&alice, "/api/v1/jobs", job(300)).await.expect(201);
+    let leased = app
+        .store
+        .scan_job_lease("worker-1", now, chrono::Duration::seconds(60), 1)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    app.post(&alice, "/api/v1/jobs", job(90)).await.expect(201);
+    app.store
+        .llm_budget_reserve(
+            alice.user.id,
+            "test-model",
+            rust_decimal::Decimal::new(25, 2),
+            now,
+        )
+        .await
+        .unwrap();
+
+    let text = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .expect(200)
+        .text
+        .clone();
+    for line in [
+        "vigil_scheduler_lag_seconds 90",
+        r#"vigil_llm_spend_today_usd{user="alice"} 0.25"#,
+        r#"vigil_llm_daily_budget_usd{user="alice"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+}
+
 server_tests!(
+    metrics_read_scheduler_lag_and_llm_spend_from_the_store,
     healthz_and_readyz_when_all_is_well,
     readyz_reports_a_down_database,
     i3_readyz_reports_the_reconciler_behind,
