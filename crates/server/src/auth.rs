@@ -112,7 +112,17 @@ async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Caller, A
             "the API token is unknown or revoked; ask an operator for a new one",
         ));
     };
-    let user = state.store().user_get(found.user_id).await?;
+    // The foreign key keeps a token's user in place; should it be missing anyway, the token
+    // authenticates nobody (401), rather than answering as if a resource were missing.
+    let user = match state.store().user_get(found.user_id).await {
+        Ok(user) => user,
+        Err(vigil_store::StoreError::NotFound { .. }) => {
+            return Err(unauthenticated(
+                "the API token's user no longer exists; ask an operator for a new token",
+            ))
+        }
+        Err(other) => return Err(other.into()),
+    };
     Ok(Caller { user })
 }
 
