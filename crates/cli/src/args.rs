@@ -56,6 +56,14 @@ pub(crate) enum Command {
     /// Create, inspect, approve and reject trade proposals.
     #[command(subcommand)]
     Proposals(ProposalsCommand),
+    /// One hardened attempt to turn an approved proposal into at most one order.
+    Execute(ExecuteArgs),
+    /// Inspect executions.
+    #[command(subcommand)]
+    Executions(ExecutionsCommand),
+    /// Resolve executions whose outcome is unknown, end abandoned claims, follow orders to their
+    /// end (once; `vigil run` does it continuously).
+    Reconcile(JsonFlag),
     /// Run the Bitvavo-compatible exchange simulator (its accounts, markets and faults come from
     /// the [sim] table of the configuration file; without one, the demo configuration).
     Sim(SimArgs),
@@ -285,6 +293,43 @@ pub(crate) struct ProposalCreateArgs {
     pub(crate) rationale: String,
     #[command(flatten)]
     pub(crate) json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecuteArgs {
+    /// The approved proposal to execute.
+    #[arg(long, value_name = "ID")]
+    pub(crate) proposal: String,
+    /// Act as this user (default: the proposal's owner); the proposal must be theirs.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExecutionsCommand {
+    /// List executions, newest first.
+    List {
+        /// Only this user's.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only executions in this state (CLAIMED, SUBMITTING, SUBMITTED, FILLED, …).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one execution with its event history.
+    Show {
+        /// The execution id.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Args)]

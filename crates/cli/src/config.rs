@@ -103,15 +103,21 @@ pub(crate) struct BitvavoConfig {
     pub(crate) request_timeout: Duration,
 }
 
+/// The reconciler's timing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReconcilerTiming {
+    /// Added to a request's access window before an absent order may be declared not placed.
+    pub(crate) window_margin: Duration,
+    /// After this, a `CLAIMED` execution (its process died before sending) is ended.
+    pub(crate) abandon_claimed_after: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
-#[allow(
-    dead_code,
-    reason = "the exchange settings are wired by `vigil execute`, which comes with the executor"
-)]
 pub(crate) struct Config {
     pub(crate) database_url: String,
     pub(crate) bitvavo: BitvavoConfig,
+    pub(crate) reconciler: ReconcilerTiming,
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
     /// The `[sim]` table, handed unparsed to the simulator's own strict configuration.
@@ -157,6 +163,16 @@ const KEYS: &[Key] = &[
         path: "bitvavo.request_timeout_ms",
         default: Some("5000"),
         expected: "milliseconds from 100 to 120000",
+    },
+    Key {
+        path: "reconciler.window_margin_seconds",
+        default: Some("30"),
+        expected: "seconds from 1 to 3600, added to a request's access window before it may be declared not placed",
+    },
+    Key {
+        path: "reconciler.abandon_claimed_after_seconds",
+        default: Some("300"),
+        expected: "seconds from 10 to 86400 after which a CLAIMED execution of a dead process is ended",
     },
     Key {
         path: "log.level",
@@ -302,6 +318,20 @@ impl Config {
             |s| millis(s, 100, 120_000),
         )
         .unwrap_or(Duration::from_secs(5));
+        let window_margin = parse(
+            &mut problems,
+            take("reconciler.window_margin_seconds"),
+            "reconciler.window_margin_seconds",
+            |s| seconds(s, 1, 3_600),
+        )
+        .unwrap_or(Duration::from_secs(30));
+        let abandon_claimed_after = parse(
+            &mut problems,
+            take("reconciler.abandon_claimed_after_seconds"),
+            "reconciler.abandon_claimed_after_seconds",
+            |s| seconds(s, 10, 86_400),
+        )
+        .unwrap_or(Duration::from_secs(300));
         let log_filter = parse(&mut problems, take("log.level"), "log.level", |s| {
             tracing_subscriber::EnvFilter::try_new(s)
                 .map(|_| s.to_owned())
@@ -328,6 +358,10 @@ impl Config {
                     operator_id,
                     access_window,
                     request_timeout,
+                },
+                reconciler: ReconcilerTiming {
+                    window_margin,
+                    abandon_claimed_after,
                 },
                 log_filter,
                 log_format,
@@ -377,6 +411,14 @@ fn millis(text: &str, min: u64, max: u64) -> Result<Duration, ()> {
         .ok()
         .filter(|v| (min..=max).contains(v))
         .map(Duration::from_millis)
+        .ok_or(())
+}
+
+fn seconds(text: &str, min: u64, max: u64) -> Result<Duration, ()> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .map(Duration::from_secs)
         .ok_or(())
 }
 
@@ -442,10 +484,6 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
 }
 
 /// A Bitvavo API key and its secret, read only from the environment.
-#[allow(
-    dead_code,
-    reason = "wired by `vigil execute`, which comes with the executor"
-)]
 pub(crate) struct KeyPair {
     pub(crate) key: String,
     pub(crate) secret: SecretString,
@@ -463,19 +501,11 @@ impl fmt::Debug for KeyPair {
 
 /// The two key pairs for live trading (I10): a read-only key and a trade key.
 #[derive(Debug)]
-#[allow(
-    dead_code,
-    reason = "wired by `vigil execute`, which comes with the executor"
-)]
 pub(crate) struct ExchangeKeys {
     pub(crate) read: Option<KeyPair>,
     pub(crate) trade: Option<KeyPair>,
 }
 
-#[allow(
-    dead_code,
-    reason = "wired by `vigil execute`, which comes with the executor"
-)]
 impl ExchangeKeys {
     /// Reads `VIGIL_BITVAVO_{READ,TRADE}_{KEY,SECRET}` (a secret may instead come from the file
     /// named by `..._SECRET_FILE`).

@@ -18,6 +18,15 @@ pub(crate) const DATABASE_UNAVAILABLE: u8 = 3;
 pub(crate) const NOT_FOUND: u8 = 4;
 /// The request conflicts with the current state.
 pub(crate) const CONFLICT: u8 = 5;
+/// `vigil execute`: the proposal already had an execution (shown); nothing was sent.
+pub(crate) const ALREADY_CLAIMED: u8 = 6;
+/// `vigil execute`: a safety rail refused; nothing was sent.
+pub(crate) const REFUSED: u8 = 7;
+/// `vigil execute`: the order's outcome is unknown and left for the reconciler
+/// (`vigil reconcile`: something is still unresolved).
+pub(crate) const OUTCOME_UNKNOWN: u8 = 8;
+/// `vigil execute`: the order was not placed (the exchange refused it, or it could not be sent).
+pub(crate) const ORDER_FAILED: u8 = 9;
 
 /// The exit code for an error that reached `main`, by the first typed cause found in its chain.
 pub(crate) fn code_for(error: &anyhow::Error) -> ExitCode {

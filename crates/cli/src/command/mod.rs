@@ -2,6 +2,8 @@
 //! prints the result. Shared here: opening the store, naming the actor, and the typed errors the
 //! exit codes are chosen from.
 
+mod exchange;
+mod execute;
 mod init;
 mod policy;
 mod proposals;
@@ -118,6 +120,9 @@ pub(crate) async fn run(
         Command::Allowlist(command) => policy::allowlist(&ctx, command).await,
         Command::KillSwitch(command) => policy::kill_switch(&ctx, command).await,
         Command::Proposals(command) => proposals::run(&ctx, command).await,
+        Command::Execute(args) => execute::execute(&ctx, &args, &config, &env).await,
+        Command::Executions(command) => execute::executions(&ctx, command).await,
+        Command::Reconcile(flag) => execute::reconcile(&ctx, flag.json, &config, &env).await,
         Command::Sim(_) => Ok(crate::exit::SUCCESS),
     };
     ctx.store.close().await;
