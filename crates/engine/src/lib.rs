@@ -12,12 +12,16 @@
 //! - [`alerts`]: the [`Alerts`] seam (tracing now, webhooks later).
 //! - [`config`]: [`ExecutorConfig`], [`ReconcilerConfig`].
 //! - `market_data.rs`: the read-only exchange facts the preflight needs, briefly cached.
+//! - [`scheduler`]: [`Scheduler`], workers that lease due scan jobs (I9) and run them.
+//! - [`strategy`]: the built-in strategies (`dca`, `sma_cross`, `rsi_reversion`).
+//! - [`advisor`]: the LLM advisor with its daily spend budget (I8).
 //!
 //! The engine depends on `vigil-core` (types, guards, the transition table), `vigil-store` (the
 //! claim, per-user sections, compare-and-set transitions) and `vigil-bitvavo` (the read-only and
 //! trading clients). See `docs/safety.md` for which invariant is enforced where and by which
 //! test.
 
+pub mod advisor;
 pub mod alerts;
 pub mod config;
 mod executor;
@@ -27,6 +31,8 @@ mod outcome;
 mod preflight;
 mod reconciler;
 mod record;
+pub mod scheduler;
+pub mod strategy;
 mod submit;
 
 pub use alerts::{Alert, AlertKind, AlertSeverity, Alerts, RecordedAlerts, TracingAlerts};
@@ -36,3 +42,4 @@ pub use hooks::{HookAction, NoHooks, Step, StepHooks, FAILPOINT_VAR};
 pub use outcome::{ExecuteError, ExecutionOutcome, ExecutorBuildError};
 pub use preflight::Preflighted;
 pub use reconciler::{ReconcileProblem, ReconcileReport, Reconciler, ReconcilerBuildError};
+pub use scheduler::{JobRunEnd, JobRunSummary, Scheduler, SchedulerConfig, SchedulerError};

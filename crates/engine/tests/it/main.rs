@@ -12,6 +12,7 @@
 // and the async bodies they run; in this test-only binary a failed unwrap IS a failed assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod advisor;
 mod concurrency;
 mod crash;
 mod executor;
@@ -21,5 +22,7 @@ mod keys;
 mod kill_switch;
 mod property_tests;
 mod reconciler;
+mod scan_support;
+mod scheduler;
 mod support;
 mod timeouts;
