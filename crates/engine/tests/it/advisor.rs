@@ -244,6 +244,16 @@ async fn llm_failures_make_no_proposal_and_close_the_reservation_at_the_right_co
         );
 
         world.clock.advance(chrono::Duration::minutes(1));
+        // A success status whose body is not a completion and reports no usage: the call
+        // may have run, so the worst case stays counted.
+        llm.set_reply(Reply::Body("<html>upstream hiccup</html>".into()));
+        let err = advisor.advise(&job, &params).await.unwrap_err();
+        assert!(matches!(err, AdvisorError::Unreadable(_)), "{err}");
+        let row = usage(&world).await.remove(0);
+        assert_eq!(row.status, LlmUsageStatus::Failed);
+        assert_eq!(row.actual_cost, Some(row.reserved_cost));
+
+        world.clock.advance(chrono::Duration::minutes(1));
         // No answer in time: it may have been processed, so the worst case stays counted.
         llm.set_reply(Reply::Hang);
         let err = advisor.advise(&job, &params).await.unwrap_err();
@@ -256,7 +266,7 @@ async fn llm_failures_make_no_proposal_and_close_the_reservation_at_the_right_co
             "a timeout keeps its worst case"
         );
 
-        assert_eq!(llm.received(), 4);
+        assert_eq!(llm.received(), 5);
         assert!(world
             .store
             .proposal_list(&vigil_store::ProposalFilter::default())

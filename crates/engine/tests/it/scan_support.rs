@@ -257,6 +257,8 @@ pub(crate) enum Reply {
     Refusal(String),
     /// An error status with an error body.
     Status(u16),
+    /// A success status with this body as it is (e.g. not a chat completion).
+    Body(String),
     /// Never answers (the client's timeout ends the call).
     Hang,
 }
@@ -339,6 +341,7 @@ async fn completions(
             Json(json!({"error": {"message": "the fake says no", "type": "server_error"}})),
         )
             .into_response(),
+        Reply::Body(text) => text.into_response(),
         Reply::Hang => {
             std::future::pending::<()>().await;
             unreachable!("pending never completes")

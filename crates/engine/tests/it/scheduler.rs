@@ -242,6 +242,71 @@ async fn i9_a_worker_that_loses_its_lease_mid_run_writes_nothing() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn i9_a_renewal_that_finds_the_lease_lost_stops_the_run_at_once() {
+    each_backend(flat_sim, |world| async move {
+        world
+            .set_policy(|p| p.llm_daily_budget = "10".parse().unwrap())
+            .await;
+        world.allow(&["BTC-EUR"]).await;
+        let llm = FakeLlm::spawn(Reply::proposals(json!([{
+            "market": "BTC-EUR", "side": "buy", "amount_quote": "10",
+            "rationale": "late", "ttl_minutes": 20
+        }])))
+        .await;
+        let alerts = RecordedBudgetAlerts::new();
+        let advisor = std::sync::Arc::new(world.advisor(&llm, "1", 200, &alerts));
+        let job = world
+            .job("llm_advisor", &["BTC-EUR"], json!({"candles": 10}), 3_600)
+            .await;
+        // Short leases: renewed every 300 ms of real time.
+        let mut config = world.scheduler_config("a");
+        config.lease_ttl = StdDuration::from_millis(900);
+        let scheduler = Scheduler::new(
+            world.store.clone(),
+            world.read_only.clone(),
+            world.clock(),
+            config,
+        )
+        .unwrap()
+        .with_advisor(advisor);
+        llm.hold_answers();
+        let running = {
+            let scheduler = scheduler.clone();
+            tokio::spawn(async move {
+                scheduler
+                    .run_due_once("a/w0", &CancellationToken::new())
+                    .await
+            })
+        };
+        llm.wait_received(1).await;
+        world.clock.advance(Duration::seconds(2));
+        let taken = world
+            .store
+            .scan_job_lease("b/w0", world.clock.now(), Duration::minutes(5), 1)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1);
+        // The LLM still holds its answer: only the failed renewal can end the run.
+        let summary = running.await.unwrap().unwrap().unwrap();
+        assert_eq!(summary.end, JobRunEnd::LeaseLost);
+        llm.release();
+        assert!(runs(&world, &job).await.is_empty());
+        assert!(proposals(&world).await.is_empty());
+        assert_eq!(
+            world
+                .store
+                .scan_job_get(job.id)
+                .await
+                .unwrap()
+                .locked_by
+                .as_deref(),
+            Some("b/w0")
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_approved_proposals_are_handed_to_the_executor_queue() {
     each_backend(flat_sim, |world| async move {
