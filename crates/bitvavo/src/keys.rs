@@ -13,6 +13,7 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
 /// How many characters of an API key `Debug` and error messages may show.
 const KEY_PREFIX_SHOWN: usize = 6;
@@ -100,6 +101,23 @@ impl Credentials {
     pub(crate) fn key_prefix(&self) -> String {
         prefix(&self.key)
     }
+
+    /// The key's opaque identity (compared case-insensitively, as [`check_distinct`] does).
+    pub(crate) fn key_id(&self) -> KeyId {
+        KeyId(Sha256::digest(self.key.to_ascii_lowercase().as_bytes()).into())
+    }
+}
+
+/// An opaque identity of an API key: the SHA-256 of the key, so two clients built separately
+/// can be checked for using the same key (I10) without the key itself being handed out.
+/// `Debug` shows only the first eight hex digits of the hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId([u8; 32]);
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({}…)", hex::encode(&self.0[..4]))
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -185,6 +203,20 @@ pub fn check_distinct(read: &ReadOnlyKey, trade: &TradeKey) -> Result<(), KeyErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn i10_key_ids_compare_keys_without_showing_them() {
+        let read = ReadOnlyKey::new(KEY_A, secret(SECRET)).unwrap();
+        let same = TradeKey::new(&KEY_A.to_ascii_uppercase(), secret("other")).unwrap();
+        let other = TradeKey::new(KEY_B, secret(SECRET)).unwrap();
+        assert_eq!(read.0.key_id(), same.0.key_id());
+        assert_ne!(read.0.key_id(), other.0.key_id());
+        let shown = format!("{:?}", read.0.key_id());
+        assert!(
+            !shown.contains(KEY_A) && !shown.contains(&KEY_A[..6]),
+            "{shown}"
+        );
+    }
 
     const KEY_A: &str = "a7f6f482abf7cfd2468c6ca44c1ea8dd32ece95a712e514c424381c499bf8a09";
     const KEY_B: &str = "9a01f108ca025ea832ad30bacc7248be2723ea68ebe62a7c422126728f37c2e3";

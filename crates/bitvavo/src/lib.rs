@@ -48,5 +48,5 @@ pub use endpoint::{
     TradeHistoryQuery,
 };
 pub use error::{BitvavoError, RateLimitSource};
-pub use keys::{KeyError, ReadOnlyKey, TradeKey};
+pub use keys::{KeyError, KeyId, ReadOnlyKey, TradeKey};
 pub use transport::RequestStamp;

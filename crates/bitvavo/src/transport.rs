@@ -133,6 +133,11 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// The opaque identity of the key this transport signs with (I10 checks).
+    pub(crate) fn key_id(&self) -> crate::keys::KeyId {
+        self.credentials.key_id()
+    }
+
     /// A transport with its own connection pool and key budget.
     pub(crate) fn new(
         config: Arc<ValidatedConfig>,

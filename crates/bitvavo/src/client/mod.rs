@@ -154,6 +154,18 @@ mod tests {
     }
 
     #[test]
+    fn i10_key_ids_tell_the_two_clients_apart() {
+        let config = ClientConfig::new("http://127.0.0.1:9", 1);
+        let (r, t) = keys((KEY_A, SECRET_A), (KEY_B, SECRET_B));
+        let clients = BitvavoClients::new(&config, r, t, Arc::new(SystemClock)).unwrap();
+        assert_ne!(clients.read_only.key_id(), clients.trading.key_id());
+        // A read-only client built on its own from the trade key's credentials is recognisable.
+        let (same, _) = keys((KEY_B, SECRET_B), (KEY_A, SECRET_A));
+        let alone = ReadOnlyClient::new(&config, same, Arc::new(SystemClock)).unwrap();
+        assert_eq!(alone.key_id(), clients.trading.key_id());
+    }
+
+    #[test]
     fn invalid_configuration_is_refused_before_anything_else() {
         let config = ClientConfig::new("http://example.com", 0);
         let (r, t) = keys((KEY_A, SECRET_A), (KEY_B, SECRET_B));

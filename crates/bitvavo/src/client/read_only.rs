@@ -105,6 +105,13 @@ impl ReadOnlyClient {
         })
     }
 
+    /// The opaque identity of the API key this client signs with, to check that it is not the
+    /// trade key (I10) without handing the key out.
+    #[must_use]
+    pub fn key_id(&self) -> crate::keys::KeyId {
+        self.transport.key_id()
+    }
+
     /// The offset currently applied to signing timestamps (exchange minus local, ms).
     #[must_use]
     pub fn clock_offset_ms(&self) -> i64 {

@@ -79,6 +79,13 @@ impl TradingClient {
         }
     }
 
+    /// The opaque identity of the API key this client signs with, to check that it is not the
+    /// read-only key (I10) without handing the key out.
+    #[must_use]
+    pub fn key_id(&self) -> crate::keys::KeyId {
+        self.transport.key_id()
+    }
+
     /// Reserves the budget and signs `order` (nothing is sent yet).
     ///
     /// # Errors
