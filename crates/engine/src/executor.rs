@@ -65,6 +65,11 @@ impl Executor {
         config: ExecutorConfig,
     ) -> Result<Executor, ExecutorBuildError> {
         config.validate().map_err(ExecutorBuildError::Config)?;
+        // I10: `BitvavoClients::new` refuses one key for both, but the two clients may also be
+        // built separately; compare the keys' identities here as well.
+        if read_only.key_id() == trading.key_id() {
+            return Err(ExecutorBuildError::SameKey);
+        }
         let market_data = MarketData::new(
             read_only.clone(),
             Arc::clone(&clock),

@@ -5,12 +5,17 @@
 //! refused (311) and an order with the read-only key would be refused (310), so an execution that
 //! succeeds used each key for its own job.
 
+use std::sync::Arc;
+
 use rust_decimal_macros::dec;
-use vigil_engine::ExecutionOutcome;
+use secrecy::SecretString;
+use vigil_bitvavo::{ReadOnlyClient, ReadOnlyKey};
+use vigil_core::Clock;
+use vigil_engine::{ExecutionOutcome, Executor, ExecutorBuildError, ExecutorConfig};
 use vigil_sim::{AccountConfig, KeyConfig, Permission, DEMO_ACCOUNT};
 use vigil_testkit::sim::SimConfig;
 
-use crate::support::{each_backend, Setup, Spec, SEED};
+use crate::support::{client_config, each_backend, Setup, Spec, SEED};
 
 fn split_permission_sim() -> SimConfig {
     let account = AccountConfig::new(DEMO_ACCOUNT)
@@ -52,6 +57,32 @@ async fn i10_reads_use_the_read_only_key_and_orders_the_trade_key() {
         let report = h.reconciler.reconcile_once().await;
         assert!(report.problems.is_empty(), "{report:?}");
         assert_eq!(report.filled.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn i10_the_executor_refuses_one_key_for_both_clients() {
+    each_backend(Setup::default(), |h| async move {
+        // A read-only client built from the TRADE key's credentials.
+        let same = ReadOnlyKey::new(
+            h.sim.trade_key,
+            SecretString::from(h.sim.trade_secret.to_owned()),
+        )
+        .unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(h.clock.clone());
+        let read_only =
+            ReadOnlyClient::new(&client_config(&h.sim), same, Arc::clone(&clock)).unwrap();
+        let err = Executor::new(
+            h.store.clone(),
+            read_only,
+            h.clients.trading.clone(),
+            clock,
+            ExecutorConfig::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err, ExecutorBuildError::SameKey);
+        assert!(err.to_string().contains("I10"), "{err}");
     })
     .await;
 }
