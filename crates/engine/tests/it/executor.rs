@@ -53,7 +53,7 @@ async fn i1_executing_twice_and_after_completion_places_one_order() {
 }
 
 #[tokio::test]
-async fn i1_fills_are_recorded_once_with_their_fees() {
+async fn i3_fills_are_recorded_once_with_their_fees() {
     each_backend(Setup::default(), |h| async move {
         let proposal = h.approved(Spec::default()).await;
         let outcome = h.executor.execute(h.user, proposal).await.unwrap();

@@ -44,7 +44,7 @@ async fn i3_an_abandoned_claim_is_rejected_only_after_its_age() {
 }
 
 #[tokio::test]
-async fn a_resting_order_is_followed_to_canceled() {
+async fn i3_a_resting_order_is_followed_to_canceled() {
     each_backend(Setup::default(), |h| async move {
         // 0.0002 BTC at 30,000 (6 EUR) rests far below the demo price of 60,000.
         let proposal = h
@@ -80,7 +80,7 @@ async fn a_resting_order_is_followed_to_canceled() {
 }
 
 #[tokio::test]
-async fn a_220_means_our_order_exists_and_is_never_recorded_as_failed() {
+async fn i1_a_220_means_our_order_exists_and_is_never_recorded_as_failed() {
     each_backend(Setup::default(), |h| async move {
         let proposal = h.approved(Spec::default()).await;
         let pause = PauseAt::new(Step::AfterSubmitting);
@@ -127,7 +127,7 @@ async fn a_220_means_our_order_exists_and_is_never_recorded_as_failed() {
 }
 
 #[tokio::test]
-async fn run_keeps_reconciling_until_shut_down() {
+async fn i3_run_keeps_reconciling_until_shut_down() {
     each_backend(Setup::default(), |h| async move {
         let proposal = h.approved(Spec::default()).await;
         let crashing = h.executor_with(Arc::new(CrashAt(Step::AfterSend)));

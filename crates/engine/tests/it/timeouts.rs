@@ -113,7 +113,7 @@ async fn not_placed_after_the_window(h: &Harness, execution: &vigil_core::Execut
 }
 
 #[tokio::test]
-async fn edge2a_accepted_then_dropped_is_found_by_client_order_id() {
+async fn i3_edge2a_accepted_then_dropped_is_found_by_client_order_id() {
     each_backend(Setup::default(), |h| async move {
         let execution = unknown_outcome(&h, FaultKind::AcceptThenDrop).await;
         found_by_client_order_id(&h, &execution).await;
@@ -122,7 +122,7 @@ async fn edge2a_accepted_then_dropped_is_found_by_client_order_id() {
 }
 
 #[tokio::test]
-async fn edge2b_a_request_that_never_arrived_fails_only_after_the_window() {
+async fn i3_edge2b_a_request_that_never_arrived_fails_only_after_the_window() {
     each_backend(Setup::default(), |h| async move {
         let execution = unknown_outcome(&h, FaultKind::DropRequest).await;
         not_placed_after_the_window(&h, &execution).await;
@@ -131,7 +131,7 @@ async fn edge2b_a_request_that_never_arrived_fails_only_after_the_window() {
 }
 
 #[tokio::test]
-async fn edge2c_errors_101_and_109_are_unknown_and_reconciled() {
+async fn i3_edge2c_errors_101_and_109_are_unknown_and_reconciled() {
     let setup = Setup::default().policy(|p| p.cooldown_minutes = 0);
     each_backend(setup, |h| async move {
         for (code, status) in [(101, 500), (109, 503)] {
@@ -170,7 +170,7 @@ async fn edge2c_errors_101_and_109_are_unknown_and_reconciled() {
 }
 
 #[tokio::test]
-async fn edge2_a_definite_refusal_fails_without_reconciling() {
+async fn i3_edge2_a_definite_refusal_fails_without_reconciling() {
     each_backend(Setup::default(), |h| async move {
         h.sim
             .handle
