@@ -64,6 +64,12 @@ pub(crate) enum Command {
     /// Resolve executions whose outcome is unknown, end abandoned claims, follow orders to their
     /// end (once; `vigil run` does it continuously).
     Reconcile(JsonFlag),
+    /// Run Vigil as a service: scheduler workers, the executor for auto-approved proposals, the
+    /// reconciler and the HTTP API, until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// Manage scan jobs (a user's strategy on markets at an interval).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Run the Bitvavo-compatible exchange simulator (its accounts, markets and faults come from
     /// the [sim] table of the configuration file; without one, the demo configuration).
     Sim(SimArgs),
@@ -329,6 +335,80 @@ pub(crate) enum ExecutionsCommand {
         id: String,
         #[command(flatten)]
         json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Paper trading: start the built-in simulator in-process on loopback with a demo account,
+    /// and (on first use) a demo user, allowlist, policy and jobs. No keys, no network.
+    #[arg(long)]
+    pub(crate) paper: bool,
+    /// Scheduler workers in this process.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) workers: usize,
+    /// Serve the HTTP API here (loopback by default; see server.allow_non_loopback).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8780")]
+    pub(crate) listen: SocketAddr,
+    /// Do not serve the HTTP API.
+    #[arg(long)]
+    pub(crate) no_api: bool,
+    /// Seed of the paper simulator's prices.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Scan jobs' poll interval in milliseconds (how often an idle worker looks for due jobs).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) poll_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Add a scan job.
+    Add {
+        #[command(flatten)]
+        user: UserFlag,
+        /// dca, sma_cross, rsi_reversion or llm_advisor.
+        #[arg(long)]
+        strategy: String,
+        /// Markets, e.g. BTC-EUR (repeat or separate with commas).
+        #[arg(
+            long = "market",
+            value_name = "MARKET",
+            required = true,
+            value_delimiter = ','
+        )]
+        markets: Vec<String>,
+        /// Strategy parameters as a JSON object, e.g. '{"amount_quote": "10"}'.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// Seconds between runs.
+        #[arg(long)]
+        interval_seconds: u32,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List scan jobs.
+    List {
+        /// Only this user's.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Pause a job (it keeps its schedule but is not run).
+    Pause {
+        /// The job id.
+        id: String,
+    },
+    /// Resume a paused job.
+    Resume {
+        /// The job id.
+        id: String,
+    },
+    /// Remove a job.
+    Remove {
+        /// The job id.
+        id: String,
     },
 }
 

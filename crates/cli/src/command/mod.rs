@@ -5,8 +5,10 @@
 mod exchange;
 mod execute;
 mod init;
+mod jobs;
 mod policy;
 mod proposals;
+mod run;
 mod sim;
 mod users;
 
@@ -123,6 +125,8 @@ pub(crate) async fn run(
         Command::Execute(args) => execute::execute(&ctx, &args, &config, &env).await,
         Command::Executions(command) => execute::executions(&ctx, command).await,
         Command::Reconcile(flag) => execute::reconcile(&ctx, flag.json, &config, &env).await,
+        Command::Run(args) => run::run(&ctx, &args, &config, &env).await,
+        Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Sim(_) => Ok(crate::exit::SUCCESS),
     };
     ctx.store.close().await;

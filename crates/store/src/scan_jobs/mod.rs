@@ -39,7 +39,7 @@ pub const SCAN_JOB_INTERVAL_SECONDS_MAX: u32 = 7 * 24 * 3_600;
 const STRATEGY_NAME_MAX: usize = 64;
 
 /// A scheduled scan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScanJob {
     /// Its id.
     pub id: ScanJobId,

@@ -1,0 +1,171 @@
+//! `vigil jobs add|list|pause|resume|remove`: scan jobs, validated against their strategy before
+//! they are stored (every parameter problem named at once).
+
+use std::process::ExitCode;
+
+use vigil_core::{Clock, Market, ScanJobId, ValidationError};
+use vigil_store::{NewScanJob, ScanJob, ScanJobFilter, StoreError};
+
+use super::{CommandError, Context};
+use crate::{args::JobsCommand, exit, output};
+
+pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        JobsCommand::Add {
+            user,
+            strategy,
+            markets,
+            params,
+            interval_seconds,
+            json,
+        } => {
+            let mut problems: Vec<ValidationError> = Vec::new();
+            let markets: Vec<Market> = markets
+                .iter()
+                .filter_map(|m| {
+                    Market::parse(m)
+                        .map_err(|e| problems.push(e.for_field("--market")))
+                        .ok()
+                })
+                .collect();
+            let params: serde_json::Value = serde_json::from_str(&params)
+                .map_err(|e| {
+                    problems.push(ValidationError::new(
+                        "--params",
+                        &params,
+                        format!("a JSON object ({e})"),
+                    ))
+                })
+                .unwrap_or(serde_json::Value::Null);
+            if !problems.is_empty() {
+                return Err(CommandError::invalid(&problems).into());
+            }
+            let user = ctx.user(&user.user).await?;
+            let new = NewScanJob {
+                user_id: user.id,
+                strategy,
+                markets,
+                params,
+                interval_seconds,
+                first_run_at: ctx.clock.now(),
+            };
+            vigil_engine::strategy::validate_new_job(&new)
+                .map_err(|problems| CommandError::invalid(&problems))?;
+            let job = match ctx
+                .store
+                .scan_job_create(&new, &ctx.attribution(None))
+                .await
+            {
+                Ok(job) => job,
+                Err(StoreError::InvalidInput(problems)) => {
+                    return Err(CommandError::invalid(&problems).into())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if json.json {
+                output::json(&job)?;
+            } else {
+                println!(
+                    "job {} added: {} on {} every {} s, first run now",
+                    job.id,
+                    job.strategy,
+                    markets_text(&job),
+                    job.interval_seconds
+                );
+            }
+        }
+        JobsCommand::List { user, json } => {
+            let user = match user {
+                Some(name) => Some(ctx.user(&name).await?.id),
+                None => None,
+            };
+            let jobs = ctx
+                .store
+                .scan_job_list(&ScanJobFilter {
+                    user,
+                    limit: vigil_store::LIST_LIMIT_MAX,
+                })
+                .await?;
+            if json.json {
+                output::json(&jobs)?;
+            } else {
+                let rows: Vec<Vec<String>> = jobs
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            j.id.to_string(),
+                            j.strategy.clone(),
+                            markets_text(j),
+                            j.interval_seconds.to_string(),
+                            if j.paused { "paused" } else { "active" }.into(),
+                            j.next_run_at.to_rfc3339(),
+                            j.params.to_string(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "ID",
+                        "STRATEGY",
+                        "MARKETS",
+                        "EVERY (S)",
+                        "STATE",
+                        "NEXT RUN",
+                        "PARAMS",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        JobsCommand::Pause { id } => {
+            let job = ctx
+                .store
+                .scan_job_pause(parse_id(&id)?, &ctx.attribution(None))
+                .await
+                .map_err(not_found(&id))?;
+            println!("job {} paused", job.id);
+        }
+        JobsCommand::Resume { id } => {
+            let job = ctx
+                .store
+                .scan_job_resume(parse_id(&id)?, &ctx.attribution(None))
+                .await
+                .map_err(not_found(&id))?;
+            println!(
+                "job {} resumed; next run {}",
+                job.id,
+                job.next_run_at.to_rfc3339()
+            );
+        }
+        JobsCommand::Remove { id } => {
+            let job = ctx
+                .store
+                .scan_job_remove(parse_id(&id)?, &ctx.attribution(None))
+                .await
+                .map_err(not_found(&id))?;
+            println!("job {} removed", job.id);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn markets_text(job: &ScanJob) -> String {
+    job.markets
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_id(id: &str) -> anyhow::Result<ScanJobId> {
+    ScanJobId::parse(id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]).into())
+}
+
+fn not_found(id: &str) -> impl FnOnce(StoreError) -> anyhow::Error + '_ {
+    move |e| match e {
+        StoreError::NotFound { .. } => {
+            CommandError::NotFound(format!("no scan job {id}; `vigil jobs list` shows them")).into()
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,446 @@
+//! `vigil run` and `vigil run --paper`: Vigil as a service.
+//!
+//! One process runs, until Ctrl-C or SIGTERM: scheduler workers (leased scan jobs, I9), the
+//! hardened executor for every auto-approved proposal they hand over, the reconciler every few
+//! seconds, and the HTTP API. Paper trading is the same wiring pointed at the built-in simulator,
+//! started in-process on loopback: the same client, signing, executor and reconciler that trade
+//! real money.
+//!
+//! Shutdown is two-phase: the token stops the scheduler from leasing and the executor loop from
+//! taking new proposals; then every task is joined, so an execution in flight reaches a safe
+//! state (recorded outcome, or SUBMITTING for the reconciler) before the process exits.
+
+use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
+
+use chrono::SecondsFormat;
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use tokio::{sync::mpsc, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
+use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
+use vigil_engine::{ExecutionOutcome, Executor, Scheduler, SchedulerConfig};
+use vigil_store::{ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
+
+use super::{exchange, init::create_user_with_token, CommandError, Context};
+use crate::{args::RunArgs, config::Config, exit};
+
+/// The demo user paper trading creates on first use.
+const PAPER_USER: &str = "paper";
+/// How often the reconciler runs.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the status line is printed.
+const STATUS_INTERVAL: Duration = Duration::from_secs(30);
+/// Proposals waiting for the executor; the scheduler waits (bounded) when it is full.
+const HAND_OFF_CAPACITY: usize = 256;
+
+pub(crate) async fn run(
+    ctx: &Context,
+    args: &RunArgs,
+    config: &Config,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+
+    // The exchange: the built-in simulator for paper trading, else the configured one.
+    let clients = if args.paper {
+        paper_exchange(args, config, &shutdown, &mut tasks).await?
+    } else {
+        live_checks(ctx).await?;
+        exchange::clients(config, env).await?
+    };
+    if args.paper {
+        paper_bootstrap(ctx).await?;
+    }
+
+    let executor = exchange::executor(&ctx.store, &clients)?;
+    let reconciler = exchange::reconciler(&ctx.store, &clients, config)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scheduler_config = SchedulerConfig {
+        poll_interval: Duration::from_millis(args.poll_ms.clamp(50, 60_000)),
+        ..SchedulerConfig::new(SchedulerConfig::random_instance_id())
+    };
+    let (approved_tx, approved_rx) = mpsc::channel::<ProposalId>(HAND_OFF_CAPACITY);
+    let scheduler = Scheduler::new(
+        ctx.store.clone(),
+        clients.read_only.clone(),
+        Arc::clone(&clock),
+        scheduler_config,
+    )
+    .map_err(|e| CommandError::Invalid(e.to_string()))?
+    .with_approved_sink(approved_tx);
+
+    {
+        let (scheduler, token, workers) = (scheduler.clone(), shutdown.clone(), args.workers);
+        tasks.spawn(async move {
+            scheduler
+                .run(workers, token)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    {
+        let (reconciler, token) = (reconciler.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            reconciler.run(RECONCILE_INTERVAL, token).await;
+            Ok(())
+        });
+    }
+    tasks.spawn(execute_approved(
+        ctx.store.clone(),
+        executor.clone(),
+        approved_rx,
+        shutdown.clone(),
+    ));
+    tasks.spawn(status_lines(ctx.store.clone(), shutdown.clone()));
+    if !args.no_api {
+        let listen = args.listen;
+        let policy = vigil_server::ListenPolicy {
+            allow_non_loopback: false,
+        };
+        policy
+            .check(listen)
+            .map_err(|e| CommandError::Invalid(format!("--listen {listen}: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            CommandError::Invalid(format!(
+                "cannot listen on {listen}: {e}; choose another --listen address or --no-api"
+            ))
+        })?;
+        let mut deps = vigil_server::ApiDeps::new(ctx.store.clone(), Arc::clone(&clock));
+        deps.exchange = Some(clients.read_only.clone());
+        deps.executor = Some(executor.clone());
+        let state = vigil_server::ApiState::new(deps);
+        let token = shutdown.clone();
+        println!(
+            "{} api: http://{listen}/api/v1 (healthz, readyz, metrics, openapi.json)",
+            stamp()
+        );
+        tasks.spawn(async move {
+            vigil_server::run(listener, state, token)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    println!(
+        "{} vigil running ({}) with {} scheduler worker(s); Ctrl-C stops it",
+        stamp(),
+        if args.paper { "paper trading" } else { "LIVE" },
+        args.workers
+    );
+
+    let mut failed = None;
+    tokio::select! {
+        () = wait_for_signal() => println!("{} stopping: finishing in-flight work", stamp()),
+        Some(joined) = tasks.join_next() => {
+            failed = Some(describe(joined));
+        }
+    }
+    shutdown.cancel();
+    while let Some(joined) = tasks.join_next().await {
+        if let Some(problem) = describe_failure(joined) {
+            failed.get_or_insert(problem);
+        }
+    }
+    ctx.store.close().await;
+    match failed {
+        Some(problem) if !problem.is_empty() => {
+            Err(anyhow::anyhow!("a part of vigil run stopped: {problem}"))
+        }
+        _ => {
+            println!("{} stopped", stamp());
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+/// Live mode refuses to start unless the global kill switch can be read; both keys and their
+/// difference are checked when the clients are built (I10).
+async fn live_checks(ctx: &Context) -> anyhow::Result<()> {
+    match ctx.store.kill_switch_read_global().await {
+        Ok(true) => println!(
+            "{} the global kill switch is ON: nothing will be traded until `vigil kill-switch off`",
+            stamp()
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "refusing to start live: the global kill switch cannot be read ({e})"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Starts the simulator in-process on loopback and connects to it with its demo keys.
+async fn paper_exchange(
+    args: &RunArgs,
+    config: &Config,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<BitvavoClients> {
+    let mut sim_config = match &config.sim {
+        Some(table) => vigil_sim::SimConfig::from_toml_table(table.clone())
+            .map_err(|e| CommandError::Invalid(format!("[sim] configuration: {e}")))?,
+        None => vigil_sim::SimConfig::demo(args.seed),
+    };
+    sim_config.seed = args.seed;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        vigil_sim::run(listener, sim_config, token)
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    println!(
+        "{} paper exchange: the built-in simulator at http://{addr} (admin log: /_sim/orders)",
+        stamp()
+    );
+    let client_config = ClientConfig {
+        access_window: config.bitvavo.access_window,
+        request_timeout: config.bitvavo.request_timeout,
+        ..ClientConfig::new(format!("http://{addr}"), config.bitvavo.operator_id)
+    };
+    let read = ReadOnlyKey::new(
+        vigil_sim::DEMO_VIEW_KEY,
+        SecretString::from(vigil_sim::DEMO_VIEW_SECRET),
+    )?;
+    let trade = TradeKey::new(
+        vigil_sim::DEMO_TRADE_KEY,
+        SecretString::from(vigil_sim::DEMO_TRADE_SECRET),
+    )?;
+    let clients = BitvavoClients::new(&client_config, read, trade, Arc::new(SystemClock))
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    // The server task may need a moment to accept; a few quick tries.
+    let mut last = None;
+    for _ in 0..50 {
+        match clients.read_only.sync_time().await {
+            Ok(_) => return Ok(clients),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(anyhow::anyhow!(
+        "the paper simulator did not answer: {}",
+        last.map_or_else(String::new, |e| e.to_string())
+    ))
+}
+
+/// On first use: the demo user, its allowlist (BTC-EUR, ETH-EUR), a policy that trades within the
+/// 25 EUR cap with auto-approval, and two jobs at short demo intervals. Later runs keep what is
+/// there (an operator may have changed it).
+async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
+    match ctx.store.user_get_by_name(PAPER_USER).await {
+        Ok(_) => {
+            println!(
+                "{} paper user {PAPER_USER:?} exists; keeping its policy, allowlist and jobs",
+                stamp()
+            );
+            return Ok(());
+        }
+        Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let (user, token) = create_user_with_token(ctx, PAPER_USER, true).await?;
+    let by = ctx.attribution(Some("paper trading set-up"));
+    let markets = [Market::parse("BTC-EUR")?, Market::parse("ETH-EUR")?];
+    for market in &markets {
+        ctx.store.allowlist_add(user.id, market, &by).await?;
+    }
+    let policy = Policy {
+        trading_enabled: true,
+        auto_approve: true,
+        order_notional_max: Notional::from_whole(25),
+        daily_notional_max: Notional::from_whole(250),
+        cooldown_minutes: 1,
+        anti_flip_minutes: 5,
+        llm_daily_budget: Decimal::ZERO,
+    };
+    ctx.store.policy_set(user.id, &policy, &by).await?;
+    let now = ctx.clock.now();
+    let jobs = [
+        (
+            "dca",
+            markets[0].clone(),
+            serde_json::json!({ "amount_quote": "10" }),
+            60,
+        ),
+        (
+            "sma_cross",
+            markets[1].clone(),
+            serde_json::json!({ "fast": 3, "slow": 8, "interval": "1m", "amount_quote": "10" }),
+            30,
+        ),
+    ];
+    for (strategy, market, params, interval_seconds) in jobs {
+        let new = NewScanJob {
+            user_id: user.id,
+            strategy: strategy.into(),
+            markets: vec![market],
+            params,
+            interval_seconds,
+            first_run_at: now,
+        };
+        vigil_engine::strategy::validate_new_job(&new).map_err(|p| CommandError::invalid(&p))?;
+        ctx.store.scan_job_create(&new, &by).await?;
+    }
+    println!("{} paper user {PAPER_USER:?} created: allowlist BTC-EUR, ETH-EUR; trading on, auto-approve within 25 EUR per order; jobs dca (BTC-EUR, 60 s) and sma_cross (ETH-EUR, 30 s)", stamp());
+    println!("{} its API token (shown once): {token}", stamp());
+    Ok(())
+}
+
+/// Executes every proposal the scheduler hands over, one at a time, printing a line for each.
+async fn execute_approved(
+    store: Store,
+    executor: Executor,
+    mut approved: mpsc::Receiver<ProposalId>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        let proposal_id = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            next = approved.recv() => match next { Some(id) => id, None => return Ok(()) },
+        };
+        // Not interrupted by the token: an execution runs to its safe end.
+        let proposal = match store.proposal_get(proposal_id).await {
+            Ok(p) => p,
+            Err(e) => {
+                println!(
+                    "{} proposal {proposal_id}: cannot be read ({e}); left for a person",
+                    stamp()
+                );
+                continue;
+            }
+        };
+        let what = format!(
+            "{} {} {} {} ({})",
+            proposal.source,
+            proposal.side,
+            proposal.market,
+            size(&proposal.size),
+            short(&proposal.id.to_string())
+        );
+        match executor.execute(proposal.user_id, proposal.id).await {
+            Ok(ExecutionOutcome::Placed(e)) => println!(
+                "{} PLACED   {what}: order {} (clientOrderId {})",
+                stamp(),
+                e.exchange_order_id.as_deref().unwrap_or("?"),
+                e.client_order_id
+            ),
+            Ok(ExecutionOutcome::AlreadyClaimed(e)) => println!(
+                "{} ALREADY  {what}: execution {} is {}",
+                stamp(),
+                e.id,
+                e.state
+            ),
+            Ok(ExecutionOutcome::Refused { refusal, .. }) => {
+                println!("{} REFUSED  {what}: {refusal}", stamp())
+            }
+            Ok(ExecutionOutcome::OutcomeUnknown(e)) => println!(
+                "{} UNKNOWN  {what}: execution {} waits for the reconciler",
+                stamp(),
+                e.id
+            ),
+            Ok(ExecutionOutcome::Failed(e)) => println!(
+                "{} FAILED   {what}: {}",
+                stamp(),
+                e.failure.as_deref().unwrap_or("?")
+            ),
+            Err(e) => println!("{} ERROR    {what}: {e}", stamp()),
+        }
+    }
+}
+
+/// A progress line at a fixed interval: proposals and executions by state.
+async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut ticker = tokio::time::interval(STATUS_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        let proposals = store
+            .proposal_list(&ProposalFilter {
+                limit: vigil_store::LIST_LIMIT_MAX,
+                ..ProposalFilter::default()
+            })
+            .await;
+        let executions = store
+            .execution_list(&ExecutionFilter {
+                limit: vigil_store::LIST_LIMIT_MAX,
+                ..ExecutionFilter::default()
+            })
+            .await;
+        match (proposals, executions) {
+            (Ok(proposals), Ok(executions)) => {
+                let count = |s: ExecutionState| executions.iter().filter(|e| e.state == s).count();
+                println!(
+                    "{} status: {} proposals; executions: {} filled, {} submitted, {} in flight, {} rejected, {} failed",
+                    stamp(),
+                    proposals.len(),
+                    count(ExecutionState::Filled),
+                    count(ExecutionState::Submitted),
+                    count(ExecutionState::Submitting) + count(ExecutionState::Claimed),
+                    count(ExecutionState::Rejected),
+                    count(ExecutionState::Failed),
+                );
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                println!("{} status: the database did not answer ({e})", stamp())
+            }
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _interrupted = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _interrupted = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn describe(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
+    describe_failure(joined).unwrap_or_else(|| "a part finished unexpectedly".into())
+}
+
+fn describe_failure(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> Option<String> {
+    match joined {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+fn stamp() -> String {
+    SystemClock.now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn size(size: &vigil_core::OrderSize) -> String {
+    match size {
+        vigil_core::OrderSize::Quote(n) => format!("{n} quote"),
+        vigil_core::OrderSize::Base(q) => format!("{q} base"),
+    }
+}
