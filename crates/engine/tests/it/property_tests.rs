@@ -1,4 +1,5 @@
 //! Property test: random interleavings of proposals, executes, retries (also concurrent ones),
+//! bursts of distinct proposals executed at once,
 //! kill-switch flips, exchange faults, crashes at step boundaries, clock moves and reconciler
 //! passes, on both back ends, against a small reference model. Whatever the sequence:
 //! - the simulator's order log never shows two orders for one proposal, nor an order that is
@@ -28,14 +29,39 @@ use crate::support::{btc, each_backend, eth, order_notional, CrashAt, Harness, S
 
 #[derive(Debug, Clone)]
 enum Op {
-    Propose { market: u8, sell: bool, eur: u32 },
-    Execute { pick: usize },
+    Propose {
+        market: u8,
+        sell: bool,
+        eur: u32,
+    },
+    Execute {
+        pick: usize,
+    },
     ExecuteLatest,
-    Concurrent { pick: usize, callers: usize },
-    Crash { pick: usize, step: usize },
-    Kill { global: bool, on: bool },
-    Fault { kind: usize },
-    Advance { minutes: i64 },
+    Concurrent {
+        pick: usize,
+        callers: usize,
+    },
+    /// `count` new proposals on one market (mixed sides), executed at once: distinct proposals
+    /// racing each other through the guards.
+    Burst {
+        market: u8,
+        count: usize,
+    },
+    Crash {
+        pick: usize,
+        step: usize,
+    },
+    Kill {
+        global: bool,
+        on: bool,
+    },
+    Fault {
+        kind: usize,
+    },
+    Advance {
+        minutes: i64,
+    },
     Reconcile,
 }
 
@@ -46,6 +72,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<usize>().prop_map(|pick| Op::Execute { pick }),
         4 => Just(Op::ExecuteLatest),
         1 => (any::<usize>(), 2usize..5).prop_map(|(pick, callers)| Op::Concurrent { pick, callers }),
+        2 => (0u8..2, 2usize..6).prop_map(|(market, count)| Op::Burst { market, count }),
         1 => (any::<usize>(), 0usize..4).prop_map(|(pick, step)| Op::Crash { pick, step }),
         // Off more often than on, so sequences spend most of their time able to trade.
         1 => (any::<bool>(), prop::bool::weighted(0.3)).prop_map(|(global, on)| Op::Kill { global, on }),
@@ -133,6 +160,25 @@ async fn run_ops(h: &Harness, ops: &[Op]) {
                     for joined in join_all(tasks).await {
                         joined.unwrap().unwrap();
                     }
+                }
+            }
+            Op::Burst { market: m, count } => {
+                let mut burst = Vec::new();
+                for i in 0..*count {
+                    let side = if i % 3 == 2 { Side::Sell } else { Side::Buy };
+                    let spec = Spec::default().market(market(*m)).side(side).eur(10);
+                    burst.push(h.approved(spec).await);
+                }
+                model.proposals.extend(&burst);
+                let tasks: Vec<_> = burst
+                    .into_iter()
+                    .map(|p| {
+                        let (executor, user) = (h.executor.clone(), h.user);
+                        tokio::spawn(async move { executor.execute(user, p).await })
+                    })
+                    .collect();
+                for joined in join_all(tasks).await {
+                    joined.unwrap().unwrap();
                 }
             }
             Op::Crash { pick, step } => {
