@@ -353,3 +353,52 @@ async fn market_rules_refuse_an_order_below_the_minimum_before_sending() {
     })
     .await;
 }
+
+/// The test client, but never waiting for the rate-limit budget.
+fn impatient_client(sim: &vigil_testkit::sim::SpawnedSim) -> vigil_bitvavo::ClientConfig {
+    let mut config = crate::support::client_config(sim);
+    config.rate_limit_wait_max = std::time::Duration::ZERO;
+    config
+}
+
+#[tokio::test]
+async fn an_exchange_rate_limit_fails_the_order_and_then_refuses_before_sending() {
+    let setup = Setup {
+        client: impatient_client,
+        ..Setup::default()
+    };
+    each_backend(setup, |h| async move {
+        let limited = FaultRule::new(
+            "POST /v2/order",
+            FaultKind::Error {
+                error_code: 110,
+                http_status: 429,
+                message: None,
+            },
+        )
+        .times(1);
+        h.sim.handle.set_faults(FaultPlan::single(limited)).unwrap();
+        let first = h.approved(Spec::default()).await;
+        let outcome = h.executor.execute(h.user, first).await.unwrap();
+        let ExecutionOutcome::Failed(failed) = &outcome else {
+            panic!("a 429 refuses the order definitively, got {outcome:?}");
+        };
+        assert!(
+            failed.failure.as_deref().unwrap().contains("110"),
+            "{failed:?}"
+        );
+
+        // The trade key now stays away until the limit resets: the next order request cannot be
+        // prepared, and the execution is refused with nothing sent.
+        let posts = h.sim.handle.request_count("POST /v2/order");
+        let second = h.approved(Spec::default()).await;
+        let outcome = h.executor.execute(h.user, second).await.unwrap();
+        let Some(Refusal::ExchangeUnavailable { detail }) = outcome.refusal() else {
+            panic!("expected exchange_unavailable, got {outcome:?}");
+        };
+        assert!(detail.contains("rate limited"), "{detail}");
+        assert_eq!(h.sim.handle.request_count("POST /v2/order"), posts);
+        assert!(h.orders().is_empty());
+    })
+    .await;
+}
