@@ -359,6 +359,10 @@ pub(crate) struct RunArgs {
     /// Scan jobs' poll interval in milliseconds (how often an idle worker looks for due jobs).
     #[arg(long, default_value_t = 1000)]
     pub(crate) poll_ms: u64,
+    /// How long a worker's lease on a job lasts before another instance may take the job over
+    /// (renewed while the job runs). Keep it well above a run's length.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) lease_ttl_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,11 +84,15 @@ impl ReconcilerConfig {
                 "at least 1 second (clocks are never exact)",
             ));
         }
-        if self.abandon_claimed_after < Duration::from_secs(60) {
+        // Ending a CLAIMED execution that is in fact still alive costs its proposal (it ends
+        // REJECTED) but never an order: its SUBMITTING commit is a compare-and-set from CLAIMED
+        // and fails. Ten seconds is the floor; the default (300 s) stays far above a slow
+        // preflight's exchange calls.
+        if self.abandon_claimed_after < Duration::from_secs(10) {
             problems.push(ValidationError::new(
                 "abandon_claimed_after_seconds",
                 self.abandon_claimed_after.as_secs(),
-                "at least 60 (a live execution must not be taken for abandoned)",
+                "at least 10 (a live execution must not be taken for abandoned)",
             ));
         }
         if self.history_lookback < Duration::from_secs(1)

@@ -25,6 +25,15 @@ use vigil_store::{ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError
 use super::{exchange, init::create_user_with_token, CommandError, Context};
 use crate::{args::RunArgs, config::Config, exit};
 
+/// Prints one line on stdout. A service must not die because its stdout went away (a closed pipe,
+/// a detached terminal), so write errors are ignored rather than panicking like `println!`.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ignored = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// The demo user paper trading creates on first use.
 const PAPER_USER: &str = "paper";
 /// How often the reconciler runs.
@@ -59,6 +68,7 @@ pub(crate) async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scheduler_config = SchedulerConfig {
         poll_interval: Duration::from_millis(args.poll_ms.clamp(50, 60_000)),
+        lease_ttl: Duration::from_secs(args.lease_ttl_seconds),
         ..SchedulerConfig::new(SchedulerConfig::random_instance_id())
     };
     let (approved_tx, approved_rx) = mpsc::channel::<ProposalId>(HAND_OFF_CAPACITY);
@@ -112,7 +122,7 @@ pub(crate) async fn run(
         deps.executor = Some(executor.clone());
         let state = vigil_server::ApiState::new(deps);
         let token = shutdown.clone();
-        println!(
+        say!(
             "{} api: http://{listen}/api/v1 (healthz, readyz, metrics, openapi.json)",
             stamp()
         );
@@ -122,7 +132,7 @@ pub(crate) async fn run(
                 .map_err(anyhow::Error::from)
         });
     }
-    println!(
+    say!(
         "{} vigil running ({}) with {} scheduler worker(s); Ctrl-C stops it",
         stamp(),
         if args.paper { "paper trading" } else { "LIVE" },
@@ -131,7 +141,7 @@ pub(crate) async fn run(
 
     let mut failed = None;
     tokio::select! {
-        () = wait_for_signal() => println!("{} stopping: finishing in-flight work", stamp()),
+        () = wait_for_signal() => say!("{} stopping: finishing in-flight work", stamp()),
         Some(joined) = tasks.join_next() => {
             failed = Some(describe(joined));
         }
@@ -148,7 +158,7 @@ pub(crate) async fn run(
             Err(anyhow::anyhow!("a part of vigil run stopped: {problem}"))
         }
         _ => {
-            println!("{} stopped", stamp());
+            say!("{} stopped", stamp());
             Ok(exit::SUCCESS)
         }
     }
@@ -158,7 +168,7 @@ pub(crate) async fn run(
 /// difference are checked when the clients are built (I10).
 async fn live_checks(ctx: &Context) -> anyhow::Result<()> {
     match ctx.store.kill_switch_read_global().await {
-        Ok(true) => println!(
+        Ok(true) => say!(
             "{} the global kill switch is ON: nothing will be traded until `vigil kill-switch off`",
             stamp()
         ),
@@ -193,7 +203,7 @@ async fn paper_exchange(
             .await
             .map_err(anyhow::Error::from)
     });
-    println!(
+    say!(
         "{} paper exchange: the built-in simulator at http://{addr} (admin log: /_sim/orders)",
         stamp()
     );
@@ -233,7 +243,7 @@ async fn paper_exchange(
 async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
     match ctx.store.user_get_by_name(PAPER_USER).await {
         Ok(_) => {
-            println!(
+            say!(
                 "{} paper user {PAPER_USER:?} exists; keeping its policy, allowlist and jobs",
                 stamp()
             );
@@ -285,8 +295,8 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
         vigil_engine::strategy::validate_new_job(&new).map_err(|p| CommandError::invalid(&p))?;
         ctx.store.scan_job_create(&new, &by).await?;
     }
-    println!("{} paper user {PAPER_USER:?} created: allowlist BTC-EUR, ETH-EUR; trading on, auto-approve within 25 EUR per order; jobs dca (BTC-EUR, 60 s) and sma_cross (ETH-EUR, 30 s)", stamp());
-    println!("{} its API token (shown once): {token}", stamp());
+    say!("{} paper user {PAPER_USER:?} created: allowlist BTC-EUR, ETH-EUR; trading on, auto-approve within 25 EUR per order; jobs dca (BTC-EUR, 60 s) and sma_cross (ETH-EUR, 30 s)", stamp());
+    say!("{} its API token (shown once): {token}", stamp());
     Ok(())
 }
 
@@ -307,7 +317,7 @@ async fn execute_approved(
         let proposal = match store.proposal_get(proposal_id).await {
             Ok(p) => p,
             Err(e) => {
-                println!(
+                say!(
                     "{} proposal {proposal_id}: cannot be read ({e}); left for a person",
                     stamp()
                 );
@@ -323,32 +333,32 @@ async fn execute_approved(
             short(&proposal.id.to_string())
         );
         match executor.execute(proposal.user_id, proposal.id).await {
-            Ok(ExecutionOutcome::Placed(e)) => println!(
+            Ok(ExecutionOutcome::Placed(e)) => say!(
                 "{} PLACED   {what}: order {} (clientOrderId {})",
                 stamp(),
                 e.exchange_order_id.as_deref().unwrap_or("?"),
                 e.client_order_id
             ),
-            Ok(ExecutionOutcome::AlreadyClaimed(e)) => println!(
+            Ok(ExecutionOutcome::AlreadyClaimed(e)) => say!(
                 "{} ALREADY  {what}: execution {} is {}",
                 stamp(),
                 e.id,
                 e.state
             ),
             Ok(ExecutionOutcome::Refused { refusal, .. }) => {
-                println!("{} REFUSED  {what}: {refusal}", stamp())
+                say!("{} REFUSED  {what}: {refusal}", stamp())
             }
-            Ok(ExecutionOutcome::OutcomeUnknown(e)) => println!(
+            Ok(ExecutionOutcome::OutcomeUnknown(e)) => say!(
                 "{} UNKNOWN  {what}: execution {} waits for the reconciler",
                 stamp(),
                 e.id
             ),
-            Ok(ExecutionOutcome::Failed(e)) => println!(
+            Ok(ExecutionOutcome::Failed(e)) => say!(
                 "{} FAILED   {what}: {}",
                 stamp(),
                 e.failure.as_deref().unwrap_or("?")
             ),
-            Err(e) => println!("{} ERROR    {what}: {e}", stamp()),
+            Err(e) => say!("{} ERROR    {what}: {e}", stamp()),
         }
     }
 }
@@ -377,7 +387,7 @@ async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Resu
         match (proposals, executions) {
             (Ok(proposals), Ok(executions)) => {
                 let count = |s: ExecutionState| executions.iter().filter(|e| e.state == s).count();
-                println!(
+                say!(
                     "{} status: {} proposals; executions: {} filled, {} submitted, {} in flight, {} rejected, {} failed",
                     stamp(),
                     proposals.len(),
@@ -389,7 +399,7 @@ async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Resu
                 );
             }
             (Err(e), _) | (_, Err(e)) => {
-                println!("{} status: the database did not answer ({e})", stamp())
+                say!("{} status: the database did not answer ({e})", stamp())
             }
         }
     }

@@ -10,4 +10,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod commands;
+mod crash;
+mod service;
 mod support;

@@ -112,3 +112,104 @@ macro_rules! both_backends {
     };
 }
 pub(crate) use both_backends;
+
+/// A question for the simulator, answered on its own thread.
+type SimQuery = Box<dyn FnOnce(&vigil_sim::SimHandle) + Send>;
+
+/// The simulator on its own thread and runtime, so that tests can run `vigil` processes with
+/// plain blocking calls while the exchange keeps answering.
+pub(crate) struct SimThread {
+    pub(crate) base_url: String,
+    queries: Option<std::sync::mpsc::Sender<SimQuery>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimThread {
+    /// Starts the demo exchange with `seed`.
+    pub(crate) fn start(seed: u64) -> SimThread {
+        SimThread::start_with(vigil_sim::SimConfig::demo(seed))
+    }
+
+    /// Starts the simulator with `config` (it must keep the demo account and keys).
+    pub(crate) fn start_with(config: vigil_sim::SimConfig) -> SimThread {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (query_tx, query_rx) = std::sync::mpsc::channel::<SimQuery>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let sim = vigil_testkit::sim::spawn_with(config).await;
+                ready_tx.send(sim.base_url.clone()).unwrap();
+                // Answer questions until the test drops its sender.
+                while let Ok(query) = tokio::task::block_in_place(|| query_rx.recv()) {
+                    query(&sim.handle);
+                }
+                sim.stop().await;
+            });
+        });
+        let base_url = ready_rx.recv().expect("the simulator starts");
+        SimThread {
+            base_url,
+            queries: Some(query_tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn ask<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(&vigil_sim::SimHandle) -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let query: SimQuery = Box::new(move |handle| {
+            let _answered = tx.send(question(handle));
+        });
+        self.queries.as_ref().unwrap().send(query).unwrap();
+        rx.recv().unwrap()
+    }
+
+    /// The simulator's log of every accepted order.
+    pub(crate) fn order_log(&self) -> Vec<vigil_sim::OrderLogEntry> {
+        self.ask(vigil_sim::SimHandle::order_log)
+    }
+
+    /// How many requests an endpoint (e.g. `GET /v2/ticker/price`) has served.
+    pub(crate) fn request_count(&self, endpoint: &'static str) -> u64 {
+        self.ask(move |h| h.request_count(endpoint))
+    }
+
+    /// The environment that points `vigil` at this simulator with its demo keys.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("VIGIL_BITVAVO_BASE_URL", self.base_url.clone()),
+            (
+                "VIGIL_BITVAVO_READ_KEY",
+                vigil_sim::DEMO_VIEW_KEY.to_owned(),
+            ),
+            (
+                "VIGIL_BITVAVO_READ_SECRET",
+                vigil_sim::DEMO_VIEW_SECRET.to_owned(),
+            ),
+            (
+                "VIGIL_BITVAVO_TRADE_KEY",
+                vigil_sim::DEMO_TRADE_KEY.to_owned(),
+            ),
+            (
+                "VIGIL_BITVAVO_TRADE_SECRET",
+                vigil_sim::DEMO_TRADE_SECRET.to_owned(),
+            ),
+        ]
+    }
+}
+
+impl Drop for SimThread {
+    fn drop(&mut self) {
+        // Closing the question channel ends the serving loop, which stops the simulator.
+        self.queries = None;
+        if let Some(thread) = self.thread.take() {
+            let _joined = thread.join();
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! I1–I3 across process deaths: a real `vigil execute` process dies at each step boundary (the
+//! `failpoints` feature, on in test builds only, aborts it there: no destructor, no flush, as a
+//! power cut or SIGKILL would leave it), then `vigil reconcile` runs once the request's access
+//! window has passed. Afterwards every execution is resolved, the simulator's order log holds at
+//! most one order per proposal (exactly one where the process died after sending), and a second
+//! `vigil execute` of the same proposal places nothing.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{binary, Deployment, SimThread};
+
+const STEPS: [&str; 4] = [
+    "after_claim",
+    "after_preflight",
+    "after_submitting",
+    "after_send",
+];
+
+fn i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck(d: &Deployment) {
+    let sim = SimThread::start(7);
+    let mut env: Vec<(&str, String)> = sim.env();
+    // A short window and margin so the reconciler may decide "not placed" within seconds; the
+    // claim of a dead process is ended after ten seconds.
+    env.push(("VIGIL_BITVAVO_ACCESS_WINDOW_MS", "200".into()));
+    env.push(("VIGIL_RECONCILER_WINDOW_MARGIN_SECONDS", "1".into()));
+    env.push((
+        "VIGIL_RECONCILER_ABANDON_CLAIMED_AFTER_SECONDS",
+        "10".into(),
+    ));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let vigil = |args: &[&str]| d.vigil_env(args, &env_refs);
+
+    vigil(&["init", "--user", "alice"]).ok();
+    vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR"]).ok();
+    vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--trading-enabled",
+        "true",
+        "--cooldown-minutes",
+        "0",
+        "--anti-flip-minutes",
+        "0",
+    ])
+    .ok();
+
+    let mut proposals = Vec::new();
+    for step in STEPS {
+        let p = vigil(&[
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            "BTC-EUR",
+            "--side",
+            "buy",
+            "--amount-quote",
+            "10",
+            "--json",
+        ])
+        .ok()
+        .json();
+        let id = p["id"].as_str().unwrap().to_owned();
+        vigil(&["proposals", "approve", &id]).ok();
+        let mut command = Command::new(binary());
+        command.current_dir(d.dir.path()).args([
+            "--database-url",
+            &d.database_url,
+            "execute",
+            "--proposal",
+            &id,
+        ]);
+        for (k, v) in &env_refs {
+            command.env(k, v);
+        }
+        let out = command.env("VIGIL_FAILPOINT", step).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{step}: the process should have died: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("VIGIL_FAILPOINT={step}")),
+            "{step}: did not die at the failpoint: {stderr}"
+        );
+        proposals.push((step, id));
+    }
+
+    // Right after the deaths: a retry places nothing, whatever state the execution is in (I1).
+    for (step, id) in &proposals {
+        let again = vigil(&["execute", "--proposal", id, "--json"]);
+        assert_eq!(
+            again.code, 6,
+            "{step}: a retry after the crash must answer already_claimed: {again:#?}"
+        );
+    }
+
+    // Wait until every window (200 ms + 1 s margin) and the abandonment age (10 s) have passed,
+    // then reconcile once. The reconciler decides by the time, so this waits for it.
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let report = vigil(&["reconcile", "--json"]);
+    assert!(
+        report.code == 0,
+        "the reconciler left something unresolved: {report:#?}"
+    );
+
+    let log = sim.order_log();
+    for (step, id) in &proposals {
+        let shown = vigil(&["executions", "list", "--json"]).ok().json();
+        let execution: &Value = shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["proposal_id"] == id.as_str())
+            .unwrap();
+        let state = execution["state"].as_str().unwrap();
+        let coid = execution["client_order_id"].as_str().unwrap();
+        let orders = log
+            .iter()
+            .filter(|o| o.client_order_id.as_deref() == Some(coid))
+            .count();
+        match *step {
+            // Nothing was sent: the claim is ended as REJECTED (abandoned), or the SUBMITTING row
+            // is declared not placed after its window (I3).
+            "after_claim" | "after_preflight" => {
+                assert_eq!(state, "REJECTED", "{step}: {execution}");
+                assert_eq!(orders, 0, "{step}");
+            }
+            "after_submitting" => {
+                assert_eq!(state, "FAILED", "{step}: {execution}");
+                assert_eq!(orders, 0, "{step}");
+            }
+            // The order was sent and accepted; the reconciler finds it by clientOrderId.
+            _ => {
+                assert!(
+                    matches!(state, "SUBMITTED" | "FILLED"),
+                    "{step}: {execution}"
+                );
+                assert_eq!(orders, 1, "{step}");
+            }
+        }
+    }
+    assert!(
+        log.len() <= proposals.len(),
+        "more orders than proposals: {log:#?}"
+    );
+}
+
+crate::support::both_backends!(i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck);

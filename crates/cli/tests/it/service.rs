@@ -1,0 +1,272 @@
+//! `vigil run` as real processes: paper trading end to end, and T3, scheduler locking (I9), with
+//! several `vigil run` processes against one PostgreSQL.
+//!
+//! Method: the simulator runs in the test process (its own thread); each `vigil run` is a child
+//! process pointed at it. Runs are counted in three independent places: the `scan_job_runs` rows
+//! written inside each run's final transaction, the proposals that transaction inserts, and the
+//! simulator's own request counter (every strategy run asks for the ticker exactly once), so a
+//! job run twice would show up even though the database refuses to record it twice.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use sqlx::{Connection, PgConnection};
+use vigil_core::{Clock, Market, SystemClock};
+use vigil_sim::{FaultKind, FaultPlan, FaultRule, SimConfig};
+use vigil_store::{NewScanJob, Store, StoreOptions};
+
+use crate::support::{binary, Deployment, SimThread};
+
+/// Spawns `vigil run ...` with stdout piped line by line into a channel.
+fn spawn_run(
+    d: &Deployment,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (Child, mpsc::Receiver<String>) {
+    let mut command = Command::new(binary());
+    command
+        .current_dir(d.dir.path())
+        .args(["--database-url", &d.database_url, "run"])
+        .args(args);
+    let log = tempfile::NamedTempFile::new_in(d.dir.path())
+        .unwrap()
+        .keep()
+        .unwrap()
+        .1;
+    command
+        .env_remove("VIGIL_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Sends SIGTERM (a graceful stop), waits, and asserts a clean exit (showing the process's
+/// stderr, kept in the deployment's directory, when it was not).
+fn terminate(d: &Deployment, mut child: Child) {
+    let _sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    if !status.success() {
+        let mut logs = String::new();
+        for entry in std::fs::read_dir(d.dir.path()).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".tmp") {
+                logs.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        panic!("vigil run did not stop cleanly on SIGTERM ({status:?}); stderr of the run processes:\n{logs}");
+    }
+}
+
+#[test]
+fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
+    let d = Deployment::sqlite();
+    let (child, lines) = spawn_run(&d, &["--paper", "--no-api", "--poll-ms", "100"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = Vec::new();
+    let placed = loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(remaining) {
+            Ok(line) if line.contains("PLACED") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no PLACED line within 90 s; output so far: {seen:#?}"),
+        }
+    };
+    assert!(placed.contains("strategy:dca buy BTC-EUR"), "{placed}");
+    terminate(&d, child);
+    let executions = d.vigil(&["executions", "list", "--json"]).ok().json();
+    let states: Vec<&str> = executions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.iter().any(|s| matches!(*s, "SUBMITTED" | "FILLED")),
+        "{states:?}"
+    );
+}
+
+async fn counts(url: &str) -> (i64, i64, i64, i64) {
+    let mut conn = PgConnection::connect(url).await.unwrap();
+    let (runs, jobs, workers): (i64, i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT job_id), count(DISTINCT split_part(worker, '/', 1)) FROM scan_job_runs")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let (proposals,): (i64,) = sqlx::query_as("SELECT count(*) FROM proposals")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    (runs, jobs, workers, proposals)
+}
+
+/// Creates `n` DCA jobs for `alice`, all due now, each due once during the test (weekly).
+async fn due_jobs(url: &str, n: usize) {
+    let store = Store::connect(url, StoreOptions::default()).await.unwrap();
+    let user = store.user_get_by_name("alice").await.unwrap();
+    let by = vigil_store::Attribution::new("test", SystemClock.now());
+    let now = SystemClock.now() - chrono::Duration::seconds(1);
+    for _ in 0..n {
+        let new = NewScanJob {
+            user_id: user.id,
+            strategy: "dca".into(),
+            markets: vec![Market::parse("BTC-EUR").unwrap()],
+            params: serde_json::json!({ "amount_quote": "10" }),
+            interval_seconds: vigil_store::SCAN_JOB_INTERVAL_SECONDS_MAX,
+            first_run_at: now,
+        };
+        store.scan_job_create(&new, &by).await.unwrap();
+    }
+    store.close().await;
+}
+
+fn i9_processes_share_due_jobs_each_run_exactly_once(processes: usize) {
+    const JOBS: usize = 1_000;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(d) = runtime.block_on(Deployment::postgres()) else {
+        return;
+    };
+    let sim = SimThread::start_with(SimConfig::demo(3).with_rate_limit(1_000_000));
+    let env = sim.env();
+    d.vigil(&["init", "--user", "alice"]).ok();
+    runtime.block_on(due_jobs(&d.database_url, JOBS));
+
+    let children: Vec<_> = (0..processes)
+        .map(|_| spawn_run(&d, &["--no-api", "--workers", "1", "--poll-ms", "50"], &env).0)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (runs, ..) = runtime.block_on(counts(&d.database_url));
+        if runs >= JOBS as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {runs} of {JOBS} runs within 240 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for child in children {
+        terminate(&d, child);
+    }
+    let (runs, jobs, instances, proposals) = runtime.block_on(counts(&d.database_url));
+    assert_eq!(
+        (runs, jobs),
+        (JOBS as i64, JOBS as i64),
+        "every due job runs exactly once"
+    );
+    assert_eq!(
+        proposals, JOBS as i64,
+        "one proposal per run, none from a duplicate run"
+    );
+    assert_eq!(
+        sim.request_count("GET /v2/ticker/price"),
+        JOBS as u64,
+        "the exchange saw each run exactly once"
+    );
+    assert!(
+        instances > 1,
+        "the {processes} processes did not share the jobs (runs by {instances} instance)"
+    );
+}
+
+#[test]
+fn i9_two_worker_processes_run_each_of_1000_due_jobs_exactly_once() {
+    i9_processes_share_due_jobs_each_run_exactly_once(2);
+}
+
+#[test]
+fn i9_eight_worker_processes_run_each_of_1000_due_jobs_exactly_once() {
+    i9_processes_share_due_jobs_each_run_exactly_once(8);
+}
+
+#[test]
+fn i9_a_killed_worker_process_job_runs_again_after_its_lease_exactly_once_more() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(d) = runtime.block_on(Deployment::postgres()) else {
+        return;
+    };
+    // The first candle request of the run hangs long enough to kill the process mid-run.
+    let slow = FaultRule::new(
+        "GET /v2/{market}/candles",
+        FaultKind::Latency { ms: 20_000 },
+    )
+    .times(1);
+    let sim = SimThread::start_with(SimConfig::demo(4).with_faults(FaultPlan::single(slow)));
+    let env = sim.env();
+    d.vigil(&["init", "--user", "alice"]).ok();
+    runtime.block_on(due_jobs(&d.database_url, 1));
+    let lease = [
+        "--no-api",
+        "--workers",
+        "1",
+        "--poll-ms",
+        "50",
+        "--lease-ttl-seconds",
+        "2",
+    ];
+
+    let (mut first, _lines) = spawn_run(&d, &lease, &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.request_count("GET /v2/{market}/candles") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first process never started the run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill().unwrap(); // SIGKILL, mid-run
+    first.wait().unwrap();
+    assert_eq!(
+        runtime.block_on(counts(&d.database_url)).0,
+        0,
+        "the killed run recorded something"
+    );
+
+    let (second, _lines) = spawn_run(&d, &lease, &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runtime.block_on(counts(&d.database_url)).0 == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the job was not taken over after its lease expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Give a duplicate the chance to appear before stopping.
+    std::thread::sleep(Duration::from_secs(3));
+    terminate(&d, second);
+    let (runs, _, _, proposals) = runtime.block_on(counts(&d.database_url));
+    assert_eq!(
+        (runs, proposals),
+        (1, 1),
+        "exactly once more after the lease"
+    );
+    assert_eq!(
+        sim.request_count("GET /v2/{market}/candles"),
+        2,
+        "the killed attempt and the one rerun"
+    );
+    assert_eq!(
+        sim.request_count("GET /v2/ticker/price"),
+        1,
+        "only the rerun got past the candles"
+    );
+}
