@@ -112,6 +112,9 @@ pub(crate) async fn create_job(
         interval_seconds: body.interval_seconds,
         first_run_at: body.first_run_at.unwrap_or(now),
     };
+    // The strategy's parameters are checked before anything is stored, as `vigil jobs add` does:
+    // a bad parameter is a 422 naming `params.<field>`, not a job that fails at every run.
+    vigil_engine::strategy::validate_new_job(&new).map_err(ApiError::from)?;
     let by = caller.attribution(now, check_reason(body.reason)?);
     let job = state.store().scan_job_create(&new, &by).await?;
     Ok((StatusCode::CREATED, Json(ScanJobView::from(&job))))

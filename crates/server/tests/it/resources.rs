@@ -413,11 +413,23 @@ async fn jobs_create_list_pause_resume_remove(app: &TestApp) {
         .post(
             &alice,
             "/api/v1/jobs",
-            json!({"strategy": "dca", "markets": ["BTC-EUR"], "interval_seconds": 0}),
+            json!({"strategy": "dca", "markets": ["BTC-EUR"], "params": {"amount_quote": "10"}, "interval_seconds": 0}),
         )
         .await
         .expect_error(422, "invalid_field");
     assert_eq!(zero["field"], "interval_seconds");
+    // The strategy's parameters are checked before the job is stored.
+    let params = app
+        .post(
+            &alice,
+            "/api/v1/jobs",
+            json!({"strategy": "dca", "markets": ["BTC-EUR"], "params": {"amount_quote": "-5"}, "interval_seconds": 60}),
+        )
+        .await
+        .expect_error(422, "invalid_field");
+    assert_eq!(params["field"], "params.amount_quote");
+    let listed: Value = app.get(&alice, "/api/v1/jobs").await.json();
+    assert_eq!(listed, json!([]), "a refused job was stored");
 }
 
 server_tests!(
