@@ -112,12 +112,23 @@ pub(crate) struct ReconcilerTiming {
     pub(crate) abandon_claimed_after: Duration,
 }
 
+/// The LLM advisor, when configured (its key comes only from the environment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AdvisorSettings {
+    pub(crate) base_url: String,
+    pub(crate) model: String,
+    pub(crate) max_tokens: u32,
+    pub(crate) prompt_usd_per_million: rust_decimal::Decimal,
+    pub(crate) completion_usd_per_million: rust_decimal::Decimal,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) database_url: String,
     pub(crate) bitvavo: BitvavoConfig,
     pub(crate) reconciler: ReconcilerTiming,
+    pub(crate) advisor: Option<AdvisorSettings>,
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
     /// The `[sim]` table, handed unparsed to the simulator's own strict configuration.
@@ -175,6 +186,31 @@ const KEYS: &[Key] = &[
         expected: "seconds from 10 to 86400 after which a CLAIMED execution of a dead process is ended",
     },
     Key {
+        path: "advisor.base_url",
+        default: None,
+        expected: "an OpenAI-compatible API base URL such as https://api.openai.com/v1 (unset: no LLM advisor)",
+    },
+    Key {
+        path: "advisor.model",
+        default: Some("gpt-4o-mini"),
+        expected: "a model name",
+    },
+    Key {
+        path: "advisor.max_tokens",
+        default: Some("800"),
+        expected: "completion tokens from 1 to 32768",
+    },
+    Key {
+        path: "advisor.prompt_usd_per_million",
+        default: None,
+        expected: "the model's price in USD per million prompt tokens, e.g. 0.15",
+    },
+    Key {
+        path: "advisor.completion_usd_per_million",
+        default: None,
+        expected: "the model's price in USD per million completion tokens, e.g. 0.60",
+    },
+    Key {
         path: "log.level",
         default: Some("warn"),
         expected: "a tracing filter such as info or vigil=debug,info",
@@ -196,6 +232,8 @@ const RESERVED_ENV: &[&str] = &[
     "VIGIL_BITVAVO_TRADE_SECRET",
     "VIGIL_BITVAVO_TRADE_SECRET_FILE",
     "VIGIL_FAILPOINT",
+    "VIGIL_ADVISOR_API_KEY",
+    "VIGIL_ADVISOR_API_KEY_FILE",
 ];
 const RESERVED_ENV_PREFIXES: &[&str] = &["VIGIL_TEST_"];
 
@@ -332,6 +370,73 @@ impl Config {
             |s| seconds(s, 10, 86_400),
         )
         .unwrap_or(Duration::from_secs(300));
+        let advisor_url = take("advisor.base_url");
+        let advisor_model = take("advisor.model");
+        let advisor_tokens = take("advisor.max_tokens");
+        let prompt_price = take("advisor.prompt_usd_per_million");
+        let completion_price = take("advisor.completion_usd_per_million");
+        let advisor = match advisor_url {
+            None => None,
+            Some(url) => {
+                let price = |problems: &mut Vec<ConfigProblem>,
+                             value: Option<(String, Source)>,
+                             path: &str| match value {
+                    Some(v) => parse(problems, Some(v), path, |s| {
+                        s.parse::<rust_decimal::Decimal>()
+                            .ok()
+                            .filter(|d| !d.is_sign_negative())
+                            .ok_or(())
+                    }),
+                    None => {
+                        problems.push(ConfigProblem {
+                            key: path.to_owned(),
+                            source: url.1.clone(),
+                            message: "required when advisor.base_url is set: the worst-case cost of every call is reserved against the daily budget".into(),
+                        });
+                        None
+                    }
+                };
+                let base_url = parse(&mut problems, Some(url.clone()), "advisor.base_url", |s| {
+                    (s.starts_with("http://") || s.starts_with("https://"))
+                        .then(|| s.to_owned())
+                        .ok_or(())
+                });
+                let model = advisor_model
+                    .map(|(m, _)| m.trim().to_owned())
+                    .unwrap_or_default();
+                let max_tokens = parse(&mut problems, advisor_tokens, "advisor.max_tokens", |s| {
+                    s.parse::<u32>()
+                        .ok()
+                        .filter(|v| (1..=32_768).contains(v))
+                        .ok_or(())
+                });
+                let prompt = price(
+                    &mut problems,
+                    prompt_price,
+                    "advisor.prompt_usd_per_million",
+                );
+                let completion = price(
+                    &mut problems,
+                    completion_price,
+                    "advisor.completion_usd_per_million",
+                );
+                match (base_url, max_tokens, prompt, completion) {
+                    (
+                        Some(base_url),
+                        Some(max_tokens),
+                        Some(prompt_usd_per_million),
+                        Some(completion_usd_per_million),
+                    ) => Some(AdvisorSettings {
+                        base_url,
+                        model,
+                        max_tokens,
+                        prompt_usd_per_million,
+                        completion_usd_per_million,
+                    }),
+                    _ => None,
+                }
+            }
+        };
         let log_filter = parse(&mut problems, take("log.level"), "log.level", |s| {
             tracing_subscriber::EnvFilter::try_new(s)
                 .map(|_| s.to_owned())
@@ -363,6 +468,7 @@ impl Config {
                     window_margin,
                     abandon_claimed_after,
                 },
+                advisor,
                 log_filter,
                 log_format,
                 sim,
@@ -574,6 +680,34 @@ impl ExchangeKeys {
     }
 }
 
+/// The advisor's API key: `VIGIL_ADVISOR_API_KEY`, or the file named by
+/// `VIGIL_ADVISOR_API_KEY_FILE`.
+///
+/// # Errors
+/// A [`ConfigError`] when neither is set or the file cannot be read.
+pub(crate) fn advisor_key(env: &BTreeMap<String, String>) -> Result<SecretString, ConfigError> {
+    let problem = |message: String| ConfigError {
+        problems: vec![ConfigProblem {
+            key: "VIGIL_ADVISOR_API_KEY".into(),
+            source: Source::Env("VIGIL_ADVISOR_API_KEY".into()),
+            message,
+        }],
+    };
+    if let Some(key) = env
+        .get("VIGIL_ADVISOR_API_KEY")
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+    {
+        return Ok(SecretString::from(key));
+    }
+    match env.get("VIGIL_ADVISOR_API_KEY_FILE") {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|k| SecretString::from(k.trim().to_owned()))
+            .map_err(|e| problem(format!("cannot read the key file named by VIGIL_ADVISOR_API_KEY_FILE: {e}"))),
+        None => Err(problem("advisor.base_url is set but no key is: set VIGIL_ADVISOR_API_KEY (or VIGIL_ADVISOR_API_KEY_FILE)".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -664,6 +798,39 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("expected text or json"), "{text}");
+    }
+
+    #[test]
+    fn the_advisor_needs_its_prices() {
+        let err = Config::load(
+            FlagLayer::default(),
+            &env(&[("VIGIL_ADVISOR_BASE_URL", "https://llm.example/v1")]),
+        )
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "advisor.prompt_usd_per_million",
+                "advisor.completion_usd_per_million"
+            ]
+        );
+        let c = Config::load(
+            FlagLayer::default(),
+            &env(&[
+                ("VIGIL_ADVISOR_BASE_URL", "https://llm.example/v1"),
+                ("VIGIL_ADVISOR_PROMPT_USD_PER_MILLION", "0.15"),
+                ("VIGIL_ADVISOR_COMPLETION_USD_PER_MILLION", "0.6"),
+            ]),
+        )
+        .unwrap();
+        let advisor = c.advisor.unwrap();
+        assert_eq!(advisor.model, "gpt-4o-mini");
+        assert_eq!(advisor.max_tokens, 800);
+        assert!(Config::load(FlagLayer::default(), &env(&[]))
+            .unwrap()
+            .advisor
+            .is_none());
     }
 
     #[test]

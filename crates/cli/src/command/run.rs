@@ -19,7 +19,10 @@ use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
-use vigil_engine::{ExecutionOutcome, Executor, Scheduler, SchedulerConfig};
+use vigil_engine::{
+    advisor::{Advisor, AdvisorConfig, ModelPrice, PriceTable},
+    ExecutionOutcome, Executor, Scheduler, SchedulerConfig,
+};
 use vigil_store::{ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
 
 use super::{exchange, init::create_user_with_token, CommandError, Context};
@@ -72,7 +75,7 @@ pub(crate) async fn run(
         ..SchedulerConfig::new(SchedulerConfig::random_instance_id())
     };
     let (approved_tx, approved_rx) = mpsc::channel::<ProposalId>(HAND_OFF_CAPACITY);
-    let scheduler = Scheduler::new(
+    let mut scheduler = Scheduler::new(
         ctx.store.clone(),
         clients.read_only.clone(),
         Arc::clone(&clock),
@@ -80,6 +83,33 @@ pub(crate) async fn run(
     )
     .map_err(|e| CommandError::Invalid(e.to_string()))?
     .with_approved_sink(approved_tx);
+    if let Some(settings) = &config.advisor {
+        let prices = PriceTable::new().with(
+            settings.model.clone(),
+            ModelPrice {
+                prompt_usd_per_million: settings.prompt_usd_per_million,
+                completion_usd_per_million: settings.completion_usd_per_million,
+            },
+        );
+        let advisor_config = AdvisorConfig {
+            max_tokens: settings.max_tokens,
+            ..AdvisorConfig::new(
+                settings.base_url.clone(),
+                settings.model.clone(),
+                crate::config::advisor_key(env)?,
+                prices,
+            )
+        };
+        let advisor = Advisor::new(
+            ctx.store.clone(),
+            clients.read_only.clone(),
+            Arc::clone(&clock),
+            &advisor_config,
+        )
+        .map_err(|e| CommandError::Invalid(format!("the LLM advisor: {e}")))?;
+        say!("{} LLM advisor: {} at {} (jobs with strategy llm_advisor use it, within each user's daily budget)", stamp(), settings.model, settings.base_url);
+        scheduler = scheduler.with_advisor(Arc::new(advisor));
+    }
 
     {
         let (scheduler, token, workers) = (scheduler.clone(), shutdown.clone(), args.workers);
