@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --quiet -p vigil-cli
-vigil=target/debug/vigil
+vigil="${CARGO_TARGET_DIR:-target}/debug/vigil"
 data=vigil-data/demo
 rm -rf "$data"
 mkdir -p "$data"

@@ -32,7 +32,7 @@ if timeout 120 "$venv/bin/pip" install --quiet --disable-pip-version-check "ccxt
 fi
 
 cargo build --quiet -p vigil-cli
-target/debug/vigil sim --listen 127.0.0.1:0 --seed 1 >"$log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/vigil" sim --listen 127.0.0.1:0 --seed 1 >"$log" 2>&1 &
 sim_pid=$!
 
 addr=""
