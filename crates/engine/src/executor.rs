@@ -28,7 +28,7 @@ use vigil_store::{ClaimOutcome, Store, StoreError};
 use crate::{
     alerts::{Alert, AlertKind, AlertSeverity, Alerts, TracingAlerts},
     config::ExecutorConfig,
-    hooks::{failpoint, failpoint_from_env, HookAction, NoHooks, Step, StepHooks},
+    hooks::{failpoint, failpoint_from_env, Failpoint, HookAction, NoHooks, Step, StepHooks},
     market_data::MarketData,
     outcome::{ExecuteError, ExecutionOutcome, ExecutorBuildError},
     preflight::{self, PreflightVerdict},
@@ -46,7 +46,7 @@ pub struct Executor {
     clock: Arc<dyn Clock>,
     hooks: Arc<dyn StepHooks>,
     pub(crate) alerts: Arc<dyn Alerts>,
-    failpoint: Option<Step>,
+    failpoint: Option<Failpoint>,
 }
 
 impl Executor {

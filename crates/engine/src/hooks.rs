@@ -101,21 +101,42 @@ impl StepHooks for NoHooks {
 /// The name of the environment variable honoured with the `failpoints` feature.
 pub const FAILPOINT_VAR: &str = "VIGIL_FAILPOINT";
 
+/// What an armed failpoint does when the executor reaches its step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailpointAction {
+    /// `VIGIL_FAILPOINT=<step>`: abort the process there.
+    Abort,
+    /// `VIGIL_FAILPOINT=<step>:pause`: say so on stderr and stop moving, so that the test can kill
+    /// the process from outside with SIGKILL at exactly that point.
+    Pause,
+}
+
+/// A failpoint: a step and what happens there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Failpoint {
+    step: Step,
+    action: FailpointAction,
+}
+
 /// The failpoint configured in the environment, read once when an executor is built. Always
 /// `None` without the `failpoints` feature. An unparseable value is logged and ignored rather
 /// than crashing somewhere unexpected.
 #[must_use]
-pub(crate) fn failpoint_from_env() -> Option<Step> {
+pub(crate) fn failpoint_from_env() -> Option<Failpoint> {
     #[cfg(feature = "failpoints")]
     {
         let value = std::env::var(FAILPOINT_VAR).ok()?;
-        match value.parse::<Step>() {
+        let (step, action) = match value.split_once(':') {
+            Some((step, "pause")) => (step, FailpointAction::Pause),
+            _ => (value.as_str(), FailpointAction::Abort),
+        };
+        match step.parse::<Step>() {
             Ok(step) => {
                 tracing::warn!(
                     failpoint = step.as_str(),
-                    "failpoint armed: the process will abort at this step"
+                    "failpoint armed: the process will stop at this step"
                 );
-                Some(step)
+                Some(Failpoint { step, action })
             }
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring an invalid failpoint");
@@ -129,13 +150,27 @@ pub(crate) fn failpoint_from_env() -> Option<Step> {
     }
 }
 
-/// Aborts the process when `armed` is this step (only ever `Some` with the `failpoints`
+/// Stops the process when `armed` is this step (only ever `Some` with the `failpoints`
 /// feature). `abort` rather than `exit`: no destructor, no flush, no graceful anything, which is
-/// what a power cut or `SIGKILL` looks like to the database and the exchange.
-pub(crate) fn failpoint(armed: Option<Step>, step: Step) {
-    if armed == Some(step) {
-        eprintln!("VIGIL_FAILPOINT={step}: aborting the process here on purpose");
-        std::process::abort();
+/// what a power cut or `SIGKILL` looks like to the database and the exchange. With `:pause` the
+/// process announces the step and blocks its thread for good, waiting for the test's SIGKILL.
+pub(crate) fn failpoint(armed: Option<Failpoint>, step: Step) {
+    let Some(armed) = armed.filter(|a| a.step == step) else {
+        return;
+    };
+    match armed.action {
+        FailpointAction::Abort => {
+            eprintln!("VIGIL_FAILPOINT={step}: aborting the process here on purpose");
+            std::process::abort();
+        }
+        FailpointAction::Pause => {
+            eprintln!("VIGIL_FAILPOINT={step}:pause: paused here on purpose; waiting to be killed");
+            // Blocking the thread (not just this task) keeps anything else of the executor from
+            // moving on; the process only ends by a signal.
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3_600));
+            }
+        }
     }
 }
 

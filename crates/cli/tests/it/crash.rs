@@ -1,11 +1,16 @@
-//! I1–I3 across process deaths: a real `vigil execute` process dies at each step boundary (the
-//! `failpoints` feature, on in test builds only, aborts it there: no destructor, no flush, as a
-//! power cut or SIGKILL would leave it), then `vigil reconcile` runs once the request's access
-//! window has passed. Afterwards every execution is resolved, the simulator's order log holds at
-//! most one order per proposal (exactly one where the process died after sending), and a second
+//! I1–I3 across process deaths: a real `vigil execute` process is killed with SIGKILL at each step
+//! boundary (the `failpoints` feature, on in test builds only, pauses it there with
+//! `VIGIL_FAILPOINT=<step>:pause`; the test then kills it from outside: no destructor, no flush),
+//! then `vigil reconcile` runs once the request's access window has passed.
+//! Afterwards every execution is resolved, the simulator's order log holds at most one order per
+//! proposal (exactly one where the process died after sending), and a second
 //! `vigil execute` of the same proposal places nothing.
 
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::process::ExitStatusExt,
+    process::{Command, Stdio},
+};
 
 use serde_json::Value;
 
@@ -78,15 +83,31 @@ fn i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck(d: &Deployment) {
         for (k, v) in &env_refs {
             command.env(k, v);
         }
-        let out = command.env("VIGIL_FAILPOINT", step).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        command
+            .env("VIGIL_FAILPOINT", format!("{step}:pause"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        // Wait for the process to announce that it stands at the step, then SIGKILL it there.
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut said = Vec::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let paused = line.contains(&format!("VIGIL_FAILPOINT={step}:pause"));
+            said.push(line);
+            if paused {
+                break;
+            }
+        }
         assert!(
-            !out.status.success(),
-            "{step}: the process should have died: {stderr}"
+            said.last().is_some_and(|l| l.contains("pause")),
+            "{step}: never reached the failpoint: {said:#?}"
         );
-        assert!(
-            stderr.contains(&format!("VIGIL_FAILPOINT={step}")),
-            "{step}: did not die at the failpoint: {stderr}"
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "{step}: not killed by SIGKILL: {status:?}"
         );
         proposals.push((step, id));
     }
