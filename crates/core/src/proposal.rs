@@ -118,6 +118,11 @@ impl ProposalStatus {
             (S::Approved, A::MarkExecuted) => Ok(S::Executed),
             // Rollback: only before any order existed (the caller proves that).
             (S::Approved, A::Revert) => Ok(S::Pending),
+            // Rollback of a proposal whose one execution ended without an order (REJECTED, or
+            // FAILED and absent from the exchange; the caller proves that). It can only be
+            // cancelled: back to PENDING it could never execute again, since its execution
+            // exists (I1).
+            (S::Executed, A::Revert) => Ok(S::Cancelled),
             (from, action) => Err(ProposalTransitionError { from, action }),
         }
     }
@@ -159,7 +164,8 @@ pub enum ProposalAction {
     Cancel,
     /// The executor claimed an execution for it.
     MarkExecuted,
-    /// A rollback puts an approved proposal back to pending.
+    /// A rollback: an approved proposal goes back to pending; an executed proposal whose
+    /// execution placed no order is cancelled.
     Revert,
 }
 
@@ -366,6 +372,28 @@ mod tests {
     }
 
     #[test]
+    fn i1_rollback_returns_an_approved_proposal_to_pending_and_cancels_an_executed_one() {
+        use ProposalAction as A;
+        assert_eq!(
+            ProposalStatus::Approved.apply(A::Revert),
+            Ok(ProposalStatus::Pending)
+        );
+        // An executed proposal keeps its one execution (I1): it can only be cancelled.
+        assert_eq!(
+            ProposalStatus::Executed.apply(A::Revert),
+            Ok(ProposalStatus::Cancelled)
+        );
+        for from in [
+            ProposalStatus::Pending,
+            ProposalStatus::Rejected,
+            ProposalStatus::Expired,
+            ProposalStatus::Cancelled,
+        ] {
+            assert!(from.apply(A::Revert).is_err(), "{from}");
+        }
+    }
+
+    #[test]
     fn status_machine_refuses_illegal_moves() {
         use ProposalAction as A;
         assert_eq!(
@@ -373,7 +401,8 @@ mod tests {
             Ok(ProposalStatus::Approved)
         );
         assert!(ProposalStatus::Expired.apply(A::Approve).is_err());
-        assert!(ProposalStatus::Executed.apply(A::Revert).is_err());
+        assert!(ProposalStatus::Pending.apply(A::Revert).is_err());
+        assert!(ProposalStatus::Cancelled.apply(A::Revert).is_err());
         assert!(ProposalStatus::Pending.apply(A::MarkExecuted).is_err());
         assert_eq!(
             "approved".parse::<ProposalStatus>().unwrap(),
