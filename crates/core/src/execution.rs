@@ -290,6 +290,35 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// A fresh `CLAIMED` execution for `proposal` at `now`, with a new `clientOrderId` chosen
+    /// before anything is sent (the executor stores it with the claim, I1/I3). This is the only
+    /// way an execution starts; every later state comes from [`Execution::apply`].
+    #[must_use]
+    pub fn claimed_for(proposal: &crate::proposal::Proposal, now: Timestamp) -> Execution {
+        Execution {
+            id: ExecutionId::new(),
+            user_id: proposal.user_id,
+            proposal_id: proposal.id,
+            client_order_id: ClientOrderId::new(),
+            market: proposal.market.clone(),
+            side: proposal.side,
+            order_type: proposal.order_type,
+            size: proposal.size,
+            limit_price: proposal.limit_price,
+            notional: Notional::ZERO,
+            state: ExecutionState::Claimed,
+            outcome_unknown: false,
+            refusal: None,
+            failure: None,
+            exchange_order_id: None,
+            signed_at: None,
+            access_window_ms: None,
+            filled_notional: Notional::ZERO,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The next version of this execution after `event` at `now`, if the table allows the move.
     /// The store persists exactly this value together with the event row.
     ///

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use vigil_bitvavo::{CreateOrder, ReadOnlyClient, TradingClient};
 use vigil_core::{
-    ClientOrderId, Clock, Execution, ExecutionEvent, ExecutionId, ExecutionState, Notional,
-    OrderSize, OrderType, Proposal, ProposalId, ProposalStatus, Refusal, UserId,
+    Clock, Execution, ExecutionEvent, ExecutionState, OrderSize, OrderType, Proposal, ProposalId,
+    ProposalStatus, Refusal, UserId,
 };
 use vigil_store::{ClaimOutcome, Store, StoreError};
 
@@ -307,28 +307,7 @@ impl Executor {
 
     async fn claim(&self, proposal: &Proposal) -> Result<Loaded<Execution>, ExecuteError> {
         let now = self.clock.now();
-        let fresh = Execution {
-            id: ExecutionId::new(),
-            user_id: proposal.user_id,
-            proposal_id: proposal.id,
-            client_order_id: ClientOrderId::new(),
-            market: proposal.market.clone(),
-            side: proposal.side,
-            order_type: proposal.order_type,
-            size: proposal.size,
-            limit_price: proposal.limit_price,
-            notional: Notional::ZERO,
-            state: ExecutionState::Claimed,
-            outcome_unknown: false,
-            refusal: None,
-            failure: None,
-            exchange_order_id: None,
-            signed_at: None,
-            access_window_ms: None,
-            filled_notional: Notional::ZERO,
-            created_at: now,
-            updated_at: now,
-        };
+        let fresh = Execution::claimed_for(proposal, now);
         match self.store.execution_claim(&fresh).await {
             Ok(ClaimOutcome::Claimed(execution)) => {
                 tracing::info!(

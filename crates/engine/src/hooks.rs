@@ -103,6 +103,10 @@ pub const FAILPOINT_VAR: &str = "VIGIL_FAILPOINT";
 
 /// What an armed failpoint does when the executor reaches its step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    allow(dead_code, reason = "armed only with the failpoints feature")
+)]
 pub(crate) enum FailpointAction {
     /// `VIGIL_FAILPOINT=<step>`: abort the process there.
     Abort,

@@ -12,9 +12,8 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use vigil_core::{
     proposal::{ProposalAction, ProposalDraft},
-    ClientOrderId, Clock, Execution, ExecutionEvent, ExecutionId, ExecutionState, ManualClock,
-    Market, Notional, OrderSize, OrderType, Proposal, ProposalSource, ProposalStatus, Side,
-    SystemClock,
+    Clock, Execution, ExecutionEvent, ExecutionState, ManualClock, Market, Notional, OrderSize,
+    OrderType, Proposal, ProposalSource, ProposalStatus, Side, SystemClock,
 };
 use vigil_server::{views::ProposalView, ApiDeps, ApiState, ServerConfig, ServerError};
 use vigil_store::{Store, StoreOptions, TokenHash, User};
@@ -343,28 +342,7 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let execution = Execution {
-            id: ExecutionId::new(),
-            user_id: proposal.user_id,
-            proposal_id: proposal.id,
-            client_order_id: ClientOrderId::new(),
-            market: proposal.market.clone(),
-            side: proposal.side,
-            order_type: proposal.order_type,
-            size: proposal.size,
-            limit_price: proposal.limit_price,
-            notional: Notional::ZERO,
-            state: ExecutionState::Claimed,
-            outcome_unknown: false,
-            refusal: None,
-            failure: None,
-            exchange_order_id: None,
-            signed_at: None,
-            access_window_ms: None,
-            filled_notional: Notional::ZERO,
-            created_at: now,
-            updated_at: now,
-        };
+        let execution = Execution::claimed_for(&proposal, now);
         self.store
             .execution_claim(&execution)
             .await

@@ -25,7 +25,7 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         ("POST", "/api/v1/allowlist") => Some(json!({"market": "ETH-EUR"})),
         ("PUT", "/api/v1/kill-switch") => Some(json!({"on": true, "reason": "bob stops"})),
         ("POST", "/api/v1/jobs") => Some(json!({
-            "strategy": "dca", "markets": ["ETH-EUR"], "interval_seconds": 60
+            "strategy": "dca", "markets": ["ETH-EUR"], "params": {"amount_quote": "10"}, "interval_seconds": 60
         })),
         (_, p) if p.contains('{') => None,
         ("GET", _) => None,
@@ -43,7 +43,7 @@ async fn every_route_refuses_another_users_resources(app: &TestApp) {
         .post(
             &alice,
             "/api/v1/jobs",
-            json!({"strategy": "dca", "markets": ["BTC-EUR"], "interval_seconds": 3600}),
+            json!({"strategy": "dca", "markets": ["BTC-EUR"], "params": {"amount_quote": "10"}, "interval_seconds": 3600}),
         )
         .await
         .expect(201)

@@ -140,7 +140,7 @@ async fn metrics_read_scheduler_lag_and_llm_spend_from_the_store(app: &TestApp) 
     let alice = app.account("alice", false).await;
     let now = app.clock.now();
     let job = |seconds_ago: i64| {
-        serde_json::json!({"strategy": "dca", "markets": ["BTC-EUR"], "interval_seconds": 3600,
+        serde_json::json!({"strategy": "dca", "markets": ["BTC-EUR"], "params": {"amount_quote": "10"}, "interval_seconds": 3600,
                            "first_run_at": now - chrono::Duration::seconds(seconds_ago)})
     };
     // The oldest due job is paused, the next one is held under a live lease (being run): only

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration};
 use vigil_core::{
     proposal::{ProposalAction, ProposalDraft},
-    ClientOrderId, Execution, ExecutionEvent, ExecutionId, ExecutionState, Market, Notional,
-    OrderSize, OrderType, Proposal, ProposalSource, ProposalStatus, Side, Timestamp,
+    Execution, ExecutionEvent, Market, Notional, OrderSize, OrderType, Proposal, ProposalSource,
+    ProposalStatus, Side, Timestamp,
 };
 use vigil_store::{Store, StoreOptions, User};
 use vigil_testkit::{pg, sqlite};
@@ -110,28 +110,7 @@ pub(crate) async fn approved_proposal(
 
 /// A fresh `CLAIMED` execution for a proposal, as the executor would build it.
 pub(crate) fn execution_for(proposal: &Proposal, at: Timestamp) -> Execution {
-    Execution {
-        id: ExecutionId::new(),
-        user_id: proposal.user_id,
-        proposal_id: proposal.id,
-        client_order_id: ClientOrderId::new(),
-        market: proposal.market.clone(),
-        side: proposal.side,
-        order_type: proposal.order_type,
-        size: proposal.size,
-        limit_price: proposal.limit_price,
-        notional: Notional::ZERO,
-        state: ExecutionState::Claimed,
-        outcome_unknown: false,
-        refusal: None,
-        failure: None,
-        exchange_order_id: None,
-        signed_at: None,
-        access_window_ms: None,
-        filled_notional: Notional::ZERO,
-        created_at: at,
-        updated_at: at,
-    }
+    Execution::claimed_for(proposal, at)
 }
 
 /// Stores an approved proposal and claims it.
