@@ -332,3 +332,51 @@ fn unreachable_database_exits_3() {
     let run = d.vigil(&["users", "list"]);
     assert_eq!(run.code, 3, "{run:#?}");
 }
+
+/// Live mode refuses to start, saying which check failed, without both keys or with one key for
+/// both roles (I10). Nothing is contacted: the checks come before any connection.
+#[test]
+fn i10_live_run_refuses_missing_or_identical_keys() {
+    let d = Deployment::sqlite();
+    d.vigil(&["init"]).ok();
+    let base = ("VIGIL_BITVAVO_BASE_URL", "http://127.0.0.1:9");
+    let key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let missing = d.vigil_env(
+        &["run", "--no-api"],
+        &[
+            base,
+            ("VIGIL_BITVAVO_READ_KEY", key),
+            ("VIGIL_BITVAVO_READ_SECRET", "s1"),
+        ],
+    );
+    assert_eq!(missing.code, 2, "{missing:#?}");
+    assert!(
+        missing.stderr.contains("VIGIL_BITVAVO_TRADE_KEY"),
+        "{missing:#?}"
+    );
+    let same = d.vigil_env(
+        &["run", "--no-api"],
+        &[
+            base,
+            ("VIGIL_BITVAVO_READ_KEY", key),
+            ("VIGIL_BITVAVO_READ_SECRET", "secret-one"),
+            ("VIGIL_BITVAVO_TRADE_KEY", key),
+            ("VIGIL_BITVAVO_TRADE_SECRET", "secret-two"),
+        ],
+    );
+    assert_eq!(same.code, 2, "{same:#?}");
+    assert!(
+        same.stderr.to_lowercase().contains("same") || same.stderr.contains("share"),
+        "{same:#?}"
+    );
+    assert!(
+        !same.stderr.contains("secret-one") && !same.stderr.contains("secret-two"),
+        "a secret was printed: {same:#?}"
+    );
+    let no_exchange = d.vigil(&["run", "--no-api"]);
+    assert_eq!(no_exchange.code, 2, "{no_exchange:#?}");
+    assert!(
+        no_exchange.stderr.contains("bitvavo.base_url"),
+        "{no_exchange:#?}"
+    );
+}
