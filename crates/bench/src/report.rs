@@ -209,17 +209,18 @@ impl BackendReport {
         );
         let _ = writeln!(
             s,
-            "### (d) scheduler (lease + release)\n\n| workers | store jobs/s | bare claim loop jobs/s | ratio | target ≥ 70 % |\n|---|---|---|---|---|"
+            "### (d) scheduler (lease + release)\n\n| workers | store jobs/s | bare claim loop jobs/s | ratio | target ≥ 70 % | store retries |\n|---|---|---|---|---|---|"
         );
         for l in &self.scheduler {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} % | {} |",
+                "| {} | {} | {} | {} % | {} | {} |",
                 l.workers,
                 l.store_jobs_per_s,
                 l.bare_jobs_per_s,
                 l.ratio_percent,
-                met(l.ratio_percent >= 70)
+                met(l.ratio_percent >= 70),
+                l.store_retries
             );
         }
         let g = &self.guards;

@@ -28,6 +28,9 @@ pub(crate) struct SchedulerLevel {
     pub(crate) bare_jobs_per_s: u64,
     /// store / bare, in percent.
     pub(crate) ratio_percent: u64,
+    /// Transaction attempts the store's retry wrapper repeated after a transient error (busy,
+    /// serialization) during the store loop.
+    pub(crate) store_retries: u64,
 }
 
 /// Marks every job due and unleased again.
@@ -73,7 +76,9 @@ pub(crate) async fn scheduler(
     let mut out = Vec::new();
     for &workers in levels {
         reset(&raw, world).await?;
+        let retries_before = world.store.transient_retries();
         let store_time = store_loop(world, workers, jobs).await?;
+        let store_retries = world.store.transient_retries() - retries_before;
         reset(&raw, world).await?;
         let bare_time = bare_loop(&raw, world, workers, jobs).await?;
         let n = u64::try_from(jobs).unwrap_or(0);
@@ -83,6 +88,7 @@ pub(crate) async fn scheduler(
             store_jobs_per_s: store_rate,
             bare_jobs_per_s: bare_rate,
             ratio_percent: percent(store_rate, bare_rate),
+            store_retries,
         });
     }
     raw.close().await;
