@@ -99,3 +99,45 @@ impl Segments {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_split_an_execute_at_its_step_boundaries() {
+        let start = Instant::now();
+        let ms = |n| start + Duration::from_millis(n);
+        let marks = [
+            (Step::AfterClaim, ms(1)),
+            (Step::AfterPreflight, ms(3)),
+            (Step::AfterSubmitting, ms(6)),
+            (Step::AfterSend, ms(10)),
+        ];
+        let mut segments = Segments::default();
+        segments.add(start, &marks, ms(15));
+        let b = segments.summary();
+        assert_eq!(
+            [b.claim, b.preflight, b.submitting, b.send, b.record].map(|l| l.p50_us),
+            [1_000, 2_000, 3_000, 4_000, 5_000]
+        );
+    }
+
+    #[test]
+    fn an_execute_that_stopped_early_is_left_out() {
+        let start = Instant::now();
+        let mut segments = Segments::default();
+        segments.add(start, &[(Step::AfterClaim, start)], start);
+        assert_eq!(segments.summary().claim.samples, 0);
+    }
+
+    #[test]
+    fn the_timer_hands_over_the_marks_once() {
+        let timer = StepTimer::new();
+        if let Ok(mut marks) = timer.marks.lock() {
+            marks.push((Step::AfterClaim, Instant::now()));
+        }
+        assert_eq!(timer.take().len(), 1);
+        assert!(timer.take().is_empty());
+    }
+}
