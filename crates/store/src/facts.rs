@@ -174,21 +174,27 @@ pub(crate) async fn read(
     let states = order_states_sql();
     let market_text = market.to_string();
 
+    // The latest order on each side: one row per side through the partial expression index
+    // `trade_executions_order_time_idx` (migration 0003), however long the history is.
     let mut activity = MarketActivity::default();
-    let last = conn
-        .fetch_all(
-            "user facts: market activity",
-            &format!(
-                "SELECT side, MAX(COALESCE(signed_at, created_at)) AS last_at FROM trade_executions \
-                 WHERE user_id = $1 AND market = $2 AND state IN ({states}) \
-                 AND ($3 IS NULL OR id <> $3) GROUP BY side"
-            ),
-            args![user.as_uuid(), market_text.as_str(), exclude],
-        )
-        .await?;
-    for row in &last {
-        let at = row.opt_time("last_at")?;
-        match row.parsed::<Side>("side")? {
+    for side in [Side::Buy, Side::Sell] {
+        let last = conn
+            .fetch_optional(
+                "user facts: market activity",
+                &format!(
+                    "SELECT COALESCE(signed_at, created_at) AS last_at FROM trade_executions \
+                     WHERE user_id = $1 AND market = $2 AND side = $4 AND state IN ({states}) \
+                     AND ($3 IS NULL OR id <> $3) \
+                     ORDER BY COALESCE(signed_at, created_at) DESC LIMIT 1"
+                ),
+                args![user.as_uuid(), market_text.as_str(), exclude, side.as_str()],
+            )
+            .await?;
+        let at = match &last {
+            Some(row) => row.opt_time("last_at")?,
+            None => None,
+        };
+        match side {
             Side::Buy => activity.last_buy_at = at,
             Side::Sell => activity.last_sell_at = at,
         }
