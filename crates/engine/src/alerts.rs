@@ -36,9 +36,53 @@ pub enum AlertKind {
     DeclaredNotPlaced,
     /// A `CLAIMED` execution was abandoned by a stopped process and ended as `REJECTED`.
     Abandoned,
+    /// An order was not placed: the exchange refused it definitively, or the reconciler
+    /// declared it not placed (the execution is `FAILED`).
+    ExecutionFailed,
+    /// A `SUBMITTING` execution is older than its access window plus the margin (I3).
+    SubmittingOverdue,
+    /// Vigil's records and the exchange disagree (an order or fill one side does not know).
+    ReconcileMismatch,
+    /// A kill switch was turned on or off (I4, I11).
+    KillSwitchToggled,
+    /// A user's policy changed, or the cap stability window was overridden (I11).
+    PolicyChanged,
+    /// A user's daily LLM budget is used up (I8).
+    LlmBudgetExhausted,
+    /// The exchange banned or rate-limited the API key.
+    RateLimitBan,
+    /// A scheduler instance lost a scan job's lease (I9).
+    LeaseLost,
+    /// `vigil audit` found a guarantee that did not hold.
+    AuditFinding,
+    /// The exchange-side dead man's switch could not be re-armed.
+    DeadMansSwitch,
+    /// A test alert (`vigil alerts test`, the sign-off).
+    Test,
 }
 
 impl AlertKind {
+    /// Every kind.
+    pub const ALL: [AlertKind; 17] = [
+        AlertKind::SendAborted,
+        AlertKind::OutcomeUnknown,
+        AlertKind::Unresolved,
+        AlertKind::InvariantBroken,
+        AlertKind::DeclaredNotPlaced,
+        AlertKind::Abandoned,
+        AlertKind::ExecutionFailed,
+        AlertKind::SubmittingOverdue,
+        AlertKind::ReconcileMismatch,
+        AlertKind::KillSwitchToggled,
+        AlertKind::PolicyChanged,
+        AlertKind::LlmBudgetExhausted,
+        AlertKind::RateLimitBan,
+        AlertKind::LeaseLost,
+        AlertKind::AuditFinding,
+        AlertKind::DeadMansSwitch,
+        AlertKind::Test,
+    ];
+
     /// The stable name (`send_aborted`, …).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -49,6 +93,17 @@ impl AlertKind {
             AlertKind::InvariantBroken => "invariant_broken",
             AlertKind::DeclaredNotPlaced => "declared_not_placed",
             AlertKind::Abandoned => "abandoned",
+            AlertKind::ExecutionFailed => "execution_failed",
+            AlertKind::SubmittingOverdue => "submitting_overdue",
+            AlertKind::ReconcileMismatch => "reconcile_mismatch",
+            AlertKind::KillSwitchToggled => "kill_switch_toggled",
+            AlertKind::PolicyChanged => "policy_changed",
+            AlertKind::LlmBudgetExhausted => "llm_budget_exhausted",
+            AlertKind::RateLimitBan => "rate_limit_ban",
+            AlertKind::LeaseLost => "lease_lost",
+            AlertKind::AuditFinding => "audit_finding",
+            AlertKind::DeadMansSwitch => "dead_mans_switch",
+            AlertKind::Test => "test",
         }
     }
 }
@@ -176,6 +231,20 @@ impl Alerts for RecordedAlerts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_alert_kind_has_its_own_stable_name() {
+        let names: std::collections::BTreeSet<&str> =
+            AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), AlertKind::ALL.len());
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert_eq!(
+            AlertKind::KillSwitchToggled.to_string(),
+            "kill_switch_toggled"
+        );
+    }
 
     #[test]
     fn recorded_alerts_keep_what_was_raised_by_kind() {

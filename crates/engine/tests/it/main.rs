@@ -13,16 +13,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod advisor;
+mod alert_delivery;
+mod audit;
 mod concurrency;
 mod crash;
+mod dead_mans_switch;
 mod executor;
 #[cfg(feature = "failpoints")]
 mod failpoints;
 mod keys;
 mod kill_switch;
+mod operator_support;
 mod property_tests;
 mod reconciler;
+mod rollback;
 mod scan_support;
 mod scheduler;
+mod signoff;
+mod stability_window;
 mod support;
 mod timeouts;
