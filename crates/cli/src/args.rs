@@ -73,6 +73,63 @@ pub(crate) enum Command {
     /// Run the Bitvavo-compatible exchange simulator (its accounts, markets and faults come from
     /// the [sim] table of the configuration file; without one, the demo configuration).
     Sim(SimArgs),
+    /// Check the guarantees (I1–I3, I5–I7) over the database and against the exchange by
+    /// clientOrderId; exit code 10 on any finding.
+    Audit(AuditArgs),
+    /// Alert delivery.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Check the configured deployment against the sign-off checklist and print the report; exit
+    /// code 11 on any failed item.
+    Signoff(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// How far back to audit: a number and a unit (s, m, h, d), e.g. 24h or 7d.
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub(crate) since: String,
+    /// Check the database only (no exchange configured, or none reachable).
+    #[arg(long)]
+    pub(crate) database_only: bool,
+    #[command(flatten)]
+    pub(crate) json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertsCommand {
+    /// Send one test alert to the configured webhook and report whether it was delivered
+    /// (exit code 12 when it was not).
+    Test(JsonFlag),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RevertToArg {
+    /// Back to PENDING, to be approved again (APPROVED proposals only).
+    Pending,
+    /// CANCELLED, for good.
+    Cancelled,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["dry_run", "apply"])))]
+pub(crate) struct RevertArgs {
+    /// The proposal id.
+    pub(crate) id: String,
+    /// Show what would happen and why; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Perform the rollback (recorded in the audit log).
+    #[arg(long)]
+    pub(crate) apply: bool,
+    /// Where the proposal goes.
+    #[arg(long, value_enum, default_value = "pending")]
+    pub(crate) to: RevertToArg,
+    /// Why, for the audit log.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +208,10 @@ pub(crate) struct PolicySetArgs {
     /// Why, for the audit log.
     #[arg(long)]
     pub(crate) reason: Option<String>,
+    /// Raise a cap although the last 24 hours were not stable (an admin only, named by
+    /// --actor; needs --reason; recorded in the audit log).
+    #[arg(long)]
+    pub(crate) override_stability_window: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +257,12 @@ pub(crate) enum KillSwitchCommand {
         /// Why, for the audit log.
         #[arg(long)]
         reason: Option<String>,
+        /// Also cancel the open orders on the exchange (the account's for the global switch,
+        /// the user's for a user's switch) and report each one.
+        #[arg(long)]
+        cancel_open_orders: bool,
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// Turn the switch off.
     Off {
@@ -261,6 +328,9 @@ pub(crate) enum ProposalsCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Roll back a proposal's status (APPROVED → PENDING, or → CANCELLED), only when no order
+    /// was ever placed for it.
+    Revert(RevertArgs),
 }
 
 #[derive(Debug, Args)]

@@ -131,6 +131,10 @@ pub(crate) struct Config {
     pub(crate) advisor: Option<AdvisorSettings>,
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
+    /// Where alerts go (`[alerts]`).
+    pub(crate) alerts: crate::command::alerts_settings::AlertsSettings,
+    /// The exchange-side dead man's switch `vigil run` keeps armed (`[dead_mans_switch]`).
+    pub(crate) dead_mans_switch: crate::command::alerts_settings::DeadMansSwitchSettings,
     /// The `[sim]` table, handed unparsed to the simulator's own strict configuration.
     pub(crate) sim: Option<toml::Table>,
 }
@@ -211,6 +215,61 @@ const KEYS: &[Key] = &[
         expected: "the model's price in USD per million completion tokens, e.g. 0.60",
     },
     Key {
+        path: "alerts.webhook_url",
+        default: None,
+        expected: "an http:// or https:// URL with a host (a Slack/Discord-compatible webhook)",
+    },
+    Key {
+        path: "alerts.dedupe_seconds",
+        default: None,
+        expected: "seconds from 0 to 86400 (the same alert within it is sent once)",
+    },
+    Key {
+        path: "alerts.rate_limit_per_minute",
+        default: None,
+        expected: "an integer from 1 to 600",
+    },
+    Key {
+        path: "alerts.queue_capacity",
+        default: None,
+        expected: "an integer from 1 to 10000",
+    },
+    Key {
+        path: "alerts.max_attempts",
+        default: None,
+        expected: "an integer from 1 to 20",
+    },
+    Key {
+        path: "alerts.attempt_timeout_ms",
+        default: None,
+        expected: "milliseconds from 100 to 60000",
+    },
+    Key {
+        path: "alerts.delivery_deadline_seconds",
+        default: None,
+        expected: "seconds from 1 to 600, at least one attempt's timeout",
+    },
+    Key {
+        path: "alerts.source",
+        default: None,
+        expected: "a deployment name of 1 to 64 characters",
+    },
+    Key {
+        path: "dead_mans_switch.enabled",
+        default: None,
+        expected: "true or false",
+    },
+    Key {
+        path: "dead_mans_switch.interval_seconds",
+        default: None,
+        expected: "seconds from 1 to 150, at most half the expiry",
+    },
+    Key {
+        path: "dead_mans_switch.expiry_seconds",
+        default: None,
+        expected: "seconds from 10 to 300 (Bitvavo's limits)",
+    },
+    Key {
         path: "log.level",
         default: Some("warn"),
         expected: "a tracing filter such as info or vigil=debug,info",
@@ -232,6 +291,7 @@ const RESERVED_ENV: &[&str] = &[
     "VIGIL_BITVAVO_TRADE_SECRET",
     "VIGIL_BITVAVO_TRADE_SECRET_FILE",
     "VIGIL_FAILPOINT",
+    "VIGIL_ALERTS_WEBHOOK_URL_FILE",
     "VIGIL_ADVISOR_API_KEY",
     "VIGIL_ADVISOR_API_KEY_FILE",
 ];
@@ -454,6 +514,15 @@ impl Config {
             },
         )
         .unwrap_or(LogFormat::Text);
+        let alerts = crate::command::alerts_settings::AlertsSettings::from_layers(
+            &mut problems,
+            &mut take,
+            env,
+        );
+        let dead_mans_switch = crate::command::alerts_settings::DeadMansSwitchSettings::from_layers(
+            &mut problems,
+            &mut take,
+        );
 
         if problems.is_empty() {
             Ok(Config {
@@ -471,6 +540,8 @@ impl Config {
                 advisor,
                 log_filter,
                 log_format,
+                alerts,
+                dead_mans_switch,
                 sim,
             })
         } else {
@@ -488,7 +559,7 @@ fn unknown_key_message() -> String {
 }
 
 /// Parses one value, recording a problem that names its source and the expectation.
-fn parse<T>(
+pub(crate) fn parse<T>(
     problems: &mut Vec<ConfigProblem>,
     value: Option<(String, Source)>,
     path: &str,

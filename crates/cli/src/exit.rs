@@ -27,6 +27,12 @@ pub(crate) const REFUSED: u8 = 7;
 pub(crate) const OUTCOME_UNKNOWN: u8 = 8;
 /// `vigil execute`: the order was not placed (the exchange refused it, or it could not be sent).
 pub(crate) const ORDER_FAILED: u8 = 9;
+/// `vigil audit`: at least one finding (each is printed with its evidence).
+pub(crate) const AUDIT_FINDINGS: u8 = 10;
+/// `vigil signoff`: at least one item failed (each is named in the report).
+pub(crate) const SIGNOFF_FAILED: u8 = 11;
+/// `vigil alerts test`: the test alert was not delivered.
+pub(crate) const ALERT_NOT_DELIVERED: u8 = 12;
 
 /// The exit code for an error that reached `main`, by the first typed cause found in its chain.
 pub(crate) fn code_for(error: &anyhow::Error) -> ExitCode {

@@ -2,13 +2,20 @@
 //! prints the result. Shared here: opening the store, naming the actor, and the typed errors the
 //! exit codes are chosen from.
 
+mod alerts;
+pub(crate) mod alerts_settings;
+mod audit;
+mod cap_window;
 mod exchange;
 mod execute;
 mod init;
 mod jobs;
+mod kill_switch;
 mod policy;
 mod proposals;
+mod revert;
 mod run;
+mod signoff;
 mod sim;
 mod users;
 
@@ -120,7 +127,16 @@ pub(crate) async fn run(
         Command::Users(command) => users::run(&ctx, command).await,
         Command::Policy(command) => policy::run(&ctx, command).await,
         Command::Allowlist(command) => policy::allowlist(&ctx, command).await,
+        Command::KillSwitch(
+            command @ crate::args::KillSwitchCommand::On {
+                cancel_open_orders: true,
+                ..
+            },
+        ) => kill_switch::on_and_cancel(&ctx, command, &config, &env).await,
         Command::KillSwitch(command) => policy::kill_switch(&ctx, command).await,
+        Command::Proposals(crate::args::ProposalsCommand::Revert(args)) => {
+            revert::run(&ctx, &args, &config, &env).await
+        }
         Command::Proposals(command) => proposals::run(&ctx, command).await,
         Command::Execute(args) => execute::execute(&ctx, &args, &config, &env).await,
         Command::Executions(command) => execute::executions(&ctx, command).await,
@@ -128,6 +144,11 @@ pub(crate) async fn run(
         Command::Run(args) => run::run(&ctx, &args, &config, &env).await,
         Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Sim(_) => Ok(crate::exit::SUCCESS),
+        Command::Audit(args) => audit::run(&ctx, &args, &config, &env).await,
+        Command::Alerts(crate::args::AlertsCommand::Test(flag)) => {
+            alerts::test(&ctx, &config, flag.json).await
+        }
+        Command::Signoff(flag) => signoff::run(&ctx, &config, &env, flag.json).await,
     };
     ctx.store.close().await;
     result

@@ -84,12 +84,15 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
         println!("policy of {} unchanged", user.name);
         return Ok(());
     }
+    // Raising a cap needs a stable day, or an admin's override (command/cap_window.rs).
+    let cap_guard = super::cap_window::guard(ctx, &user, &before, &policy, &args).await?;
+    let reason = cap_guard.reason(args.reason.as_deref());
     match ctx
         .store
-        .policy_set(user.id, &policy, &ctx.attribution(args.reason.as_deref()))
+        .policy_set(user.id, &policy, &ctx.attribution(reason.as_deref()))
         .await
     {
-        Ok(()) => {}
+        Ok(()) => cap_guard.record(ctx, &user).await?,
         Err(vigil_store::StoreError::InvalidInput(problems)) => {
             return Err(CommandError::invalid(&problems).into())
         }
@@ -192,7 +195,7 @@ pub(crate) async fn kill_switch(
     command: KillSwitchCommand,
 ) -> anyhow::Result<ExitCode> {
     let (scope, on, reason) = match command {
-        KillSwitchCommand::On { scope, reason } => (scope, true, reason),
+        KillSwitchCommand::On { scope, reason, .. } => (scope, true, reason),
         KillSwitchCommand::Off { scope, reason } => (scope, false, reason),
         KillSwitchCommand::Status { scope, json } => {
             let (label, state) = match &scope.user {

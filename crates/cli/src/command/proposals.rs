@@ -22,6 +22,14 @@ use crate::{
 pub(crate) async fn run(ctx: &Context, command: ProposalsCommand) -> anyhow::Result<ExitCode> {
     match command {
         ProposalsCommand::Create(args) => create(ctx, args).await?,
+        // Dispatched by `command::run`, which holds the exchange settings a rollback needs.
+        ProposalsCommand::Revert(args) => {
+            return Err(CommandError::Invalid(format!(
+                "proposals revert {} must be dispatched with the exchange settings",
+                args.id
+            ))
+            .into())
+        }
         ProposalsCommand::List {
             user,
             status,

@@ -11,5 +11,6 @@
 
 mod commands;
 mod crash;
+mod operator;
 mod service;
 mod support;
