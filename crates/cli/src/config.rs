@@ -147,10 +147,16 @@ pub(crate) struct FlagLayer {
 }
 
 /// The known keys, with their environment variable and parser.
-struct Key {
-    path: &'static str,
-    default: Option<&'static str>,
-    expected: &'static str,
+pub(crate) struct Key {
+    pub(crate) path: &'static str,
+    pub(crate) default: Option<&'static str>,
+    pub(crate) expected: &'static str,
+}
+
+/// Every known key: these, and the `[alerts]` / `[dead_mans_switch]` ones.
+fn known_keys() -> impl Iterator<Item = &'static Key> {
+    KEYS.iter()
+        .chain(crate::command::alerts_settings::KEYS.iter())
 }
 
 const KEYS: &[Key] = &[
@@ -215,61 +221,6 @@ const KEYS: &[Key] = &[
         expected: "the model's price in USD per million completion tokens, e.g. 0.60",
     },
     Key {
-        path: "alerts.webhook_url",
-        default: None,
-        expected: "an http:// or https:// URL with a host (a Slack/Discord-compatible webhook)",
-    },
-    Key {
-        path: "alerts.dedupe_seconds",
-        default: None,
-        expected: "seconds from 0 to 86400 (the same alert within it is sent once)",
-    },
-    Key {
-        path: "alerts.rate_limit_per_minute",
-        default: None,
-        expected: "an integer from 1 to 600",
-    },
-    Key {
-        path: "alerts.queue_capacity",
-        default: None,
-        expected: "an integer from 1 to 10000",
-    },
-    Key {
-        path: "alerts.max_attempts",
-        default: None,
-        expected: "an integer from 1 to 20",
-    },
-    Key {
-        path: "alerts.attempt_timeout_ms",
-        default: None,
-        expected: "milliseconds from 100 to 60000",
-    },
-    Key {
-        path: "alerts.delivery_deadline_seconds",
-        default: None,
-        expected: "seconds from 1 to 600, at least one attempt's timeout",
-    },
-    Key {
-        path: "alerts.source",
-        default: None,
-        expected: "a deployment name of 1 to 64 characters",
-    },
-    Key {
-        path: "dead_mans_switch.enabled",
-        default: None,
-        expected: "true or false",
-    },
-    Key {
-        path: "dead_mans_switch.interval_seconds",
-        default: None,
-        expected: "seconds from 1 to 150, at most half the expiry",
-    },
-    Key {
-        path: "dead_mans_switch.expiry_seconds",
-        default: None,
-        expected: "seconds from 10 to 300 (Bitvavo's limits)",
-    },
-    Key {
         path: "log.level",
         default: Some("warn"),
         expected: "a tracing filter such as info or vigil=debug,info",
@@ -313,7 +264,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let mut values: BTreeMap<String, (String, Source)> = BTreeMap::new();
-        for key in KEYS {
+        for key in known_keys() {
             if let Some(default) = key.default {
                 values.insert(key.path.to_owned(), (default.to_owned(), Source::Default));
             }
@@ -330,7 +281,7 @@ impl Config {
                 Ok((flat, sim_table)) => {
                     sim = sim_table;
                     for (key, value) in flat {
-                        if KEYS.iter().any(|k| k.path == key) {
+                        if known_keys().any(|k| k.path == key) {
                             values.insert(key, (value, Source::File(path.clone())));
                         } else {
                             problems.push(ConfigProblem {
@@ -359,7 +310,7 @@ impl Config {
             {
                 continue;
             }
-            match KEYS.iter().find(|k| env_name(k.path) == *name) {
+            match known_keys().find(|k| env_name(k.path) == *name) {
                 Some(key) => {
                     values.insert(
                         key.path.to_owned(),
@@ -551,8 +502,7 @@ impl Config {
 }
 
 fn unknown_key_message() -> String {
-    let known: Vec<String> = KEYS
-        .iter()
+    let known: Vec<String> = known_keys()
         .map(|k| format!("{} ({})", k.path, env_name(k.path)))
         .collect();
     format!("unknown key; known keys are: {}", known.join(", "))
@@ -569,8 +519,7 @@ pub(crate) fn parse<T>(
     match parser(text.trim()) {
         Ok(v) => Some(v),
         Err(()) => {
-            let expected = KEYS
-                .iter()
+            let expected = known_keys()
                 .find(|k| k.path == path)
                 .map_or("a valid value", |k| k.expected);
             problems.push(ConfigProblem {

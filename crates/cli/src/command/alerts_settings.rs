@@ -14,7 +14,66 @@ use vigil_engine::{
     AlertDeliveryConfig,
 };
 
-use crate::config::{parse, ConfigProblem, Source};
+use crate::config::{parse, ConfigProblem, Key, Source};
+
+/// The `[alerts]` and `[dead_mans_switch]` keys (defaults come from the engine's settings).
+pub(crate) const KEYS: &[Key] = &[
+    Key {
+        path: "alerts.webhook_url",
+        default: None,
+        expected: "an http:// or https:// URL with a host (a Slack/Discord-compatible webhook)",
+    },
+    Key {
+        path: "alerts.dedupe_seconds",
+        default: None,
+        expected: "seconds from 0 to 86400 (the same alert within it is sent once)",
+    },
+    Key {
+        path: "alerts.rate_limit_per_minute",
+        default: None,
+        expected: "an integer from 1 to 600",
+    },
+    Key {
+        path: "alerts.queue_capacity",
+        default: None,
+        expected: "an integer from 1 to 10000",
+    },
+    Key {
+        path: "alerts.max_attempts",
+        default: None,
+        expected: "an integer from 1 to 20",
+    },
+    Key {
+        path: "alerts.attempt_timeout_ms",
+        default: None,
+        expected: "milliseconds from 100 to 60000",
+    },
+    Key {
+        path: "alerts.delivery_deadline_seconds",
+        default: None,
+        expected: "seconds from 1 to 600, at least one attempt's timeout",
+    },
+    Key {
+        path: "alerts.source",
+        default: None,
+        expected: "a deployment name of 1 to 64 characters",
+    },
+    Key {
+        path: "dead_mans_switch.enabled",
+        default: None,
+        expected: "true or false",
+    },
+    Key {
+        path: "dead_mans_switch.interval_seconds",
+        default: None,
+        expected: "seconds from 1 to 150, at most half the expiry",
+    },
+    Key {
+        path: "dead_mans_switch.expiry_seconds",
+        default: None,
+        expected: "seconds from 10 to 300 (Bitvavo's limits)",
+    },
+];
 
 /// The variable naming a file that holds the webhook URL.
 pub(crate) const WEBHOOK_URL_FILE_VAR: &str = "VIGIL_ALERTS_WEBHOOK_URL_FILE";
@@ -233,5 +292,68 @@ impl DeadMansSwitchSettings {
             interval,
             expiry,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use crate::config::{Config, FlagLayer};
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::load(FlagLayer::default(), &env)
+    }
+
+    #[test]
+    fn defaults_are_the_engine_s_and_the_switch_is_on() {
+        let config = load(&[]).unwrap();
+        let delivery = config.alerts.delivery_config();
+        assert!(delivery.webhook_url.is_none());
+        assert_eq!(delivery.dedupe_window.as_secs(), 300);
+        assert!(config.dead_mans_switch.enabled);
+        assert_eq!(config.dead_mans_switch.interval.as_secs(), 20);
+        assert_eq!(config.dead_mans_switch.expiry.as_secs(), 60);
+    }
+
+    #[test]
+    fn the_webhook_may_come_from_a_file_and_is_never_echoed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hook");
+        std::fs::write(&file, "https://hooks.example/services/T0K3N\n").unwrap();
+        let config = load(&[(super::WEBHOOK_URL_FILE_VAR, file.to_str().unwrap())]).unwrap();
+        let delivery = config.alerts.delivery_config();
+        assert_eq!(
+            delivery.webhook_url.unwrap().expose_secret(),
+            "https://hooks.example/services/T0K3N"
+        );
+        let err = load(&[("VIGIL_ALERTS_WEBHOOK_URL", "hooks.example/T0K3N")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("alerts.webhook_url"), "{text}");
+        assert!(!text.contains("T0K3N"), "{text}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = load(&[
+            ("VIGIL_ALERTS_DEDUPE_SECONDS", "-1"),
+            ("VIGIL_ALERTS_QUEUE_CAPACITY", "0"),
+            ("VIGIL_DEAD_MANS_SWITCH_INTERVAL_SECONDS", "40"),
+            ("VIGIL_DEAD_MANS_SWITCH_EXPIRY_SECONDS", "60"),
+        ])
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "alerts.dedupe_seconds",
+                "alerts.queue_capacity",
+                "dead_mans_switch.interval_seconds"
+            ]
+        );
     }
 }
