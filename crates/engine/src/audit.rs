@@ -20,7 +20,8 @@
 //!
 //! Every finding names its check, a stable code, a sentence and JSON evidence. A check that could
 //! not see everything it needed is itself a finding (`incomplete`), so an audit never passes on
-//! a partial view. Findings are raised as alerts when an [`Alerts`] is given.
+//! a partial view. Findings are raised as alerts when an [`Alerts`] is given
+//! (`reconcile_mismatch` for the exchange and fill comparisons, `audit_finding` for the rest).
 
 mod database;
 mod exchange;
@@ -276,8 +277,15 @@ impl Auditor {
         }
         if let Some(alerts) = &self.alerts {
             for finding in &findings {
+                // Records and exchange disagreeing is a reconciliation mismatch; the rest are
+                // guarantees that did not hold.
+                let kind = if matches!(finding.check, "exchange" | "fills") {
+                    AlertKind::ReconcileMismatch
+                } else {
+                    AlertKind::AuditFinding
+                };
                 alerts.raise(&Alert {
-                    kind: AlertKind::AuditFinding,
+                    kind,
                     severity: AlertSeverity::Critical,
                     execution_id: None,
                     user_id: None,

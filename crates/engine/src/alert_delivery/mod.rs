@@ -558,6 +558,20 @@ impl Alerts for AlertDelivery {
     }
 }
 
+/// The LLM advisor's budget alert goes the same way as every other alert (kind
+/// `llm_budget_exhausted`), so `vigil run` hands this delivery to the advisor too.
+impl crate::advisor::BudgetAlerts for AlertDelivery {
+    fn budget_exhausted(&self, alert: &crate::advisor::BudgetAlert) {
+        self.raise(&Alert {
+            kind: crate::alerts::AlertKind::LlmBudgetExhausted,
+            severity: crate::alerts::AlertSeverity::Warning,
+            execution_id: None,
+            user_id: Some(alert.user),
+            message: alert.message.clone(),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;

@@ -420,3 +420,27 @@ async fn a_failed_execution_and_an_overdue_submitting_raise_alerts_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_advisor_s_budget_alert_goes_to_the_webhook_as_llm_budget_exhausted() {
+    use vigil_engine::advisor::{BudgetAlert, BudgetAlerts};
+
+    let receiver = Receiver::start(&[], Answer::Statuses).await;
+    let running = Running::start(config(&receiver.url), Arc::new(SystemClock));
+    let user = UserId::new();
+    running.delivery.budget_exhausted(&BudgetAlert {
+        user,
+        day: start_time().date_naive(),
+        spent: rust_decimal::Decimal::ONE,
+        budget: rust_decimal::Decimal::ONE,
+        message: "the LLM budget is spent".to_owned(),
+    });
+    eventually("the budget alert is delivered", || {
+        receiver.received().len() == 1
+    })
+    .await;
+    let body = &receiver.received()[0];
+    assert_eq!(body["kind"], "llm_budget_exhausted");
+    assert_eq!(body["user_id"], user.to_string());
+    running.stop().await;
+}

@@ -61,6 +61,7 @@ async fn a_clean_deployment_passes() {
             assert!(checks.contains(&check), "{check} did not run: {checks:?}");
         }
         assert!(h.alerts.of_kind(AlertKind::AuditFinding).is_empty());
+        assert!(h.alerts.of_kind(AlertKind::ReconcileMismatch).is_empty());
     })
     .await;
 }
@@ -103,10 +104,10 @@ async fn orders_placed_outside_vigil_are_reported_and_a_reused_client_order_id_t
             unknown.evidence["order"]["client_order_id"],
             stray.to_string()
         );
-        assert_eq!(
-            h.alerts.of_kind(AlertKind::AuditFinding).len(),
-            report.findings.len()
-        );
+        // The exchange disagreeing with the records is a reconciliation mismatch; the reused
+        // clientOrderId breaks I1, an audit finding.
+        assert_eq!(h.alerts.of_kind(AlertKind::ReconcileMismatch).len(), 2);
+        assert_eq!(h.alerts.of_kind(AlertKind::AuditFinding).len(), 1);
     })
     .await;
 }
@@ -298,6 +299,7 @@ async fn i5_i6_i7_orders_the_guards_would_have_refused_are_reported() {
             i5.evidence["allowlist_at_the_time"],
             serde_json::json!(["BTC-EUR"])
         );
+        assert!(!h.alerts.of_kind(AlertKind::AuditFinding).is_empty());
         let cap = report
             .findings
             .iter()
