@@ -100,7 +100,8 @@ pub(crate) async fn test(
 /// For `vigil run`: the production alerts as service tasks — the delivery's dispatcher, the watch
 /// over `audit_log` (kill-switch and policy changes from any interface) and the watch over
 /// executions (FAILED, SUBMITTING past its window) — spawned into `tasks` until `shutdown`.
-/// Hand the returned delivery to the executor and the reconciler (`with_alerts`).
+/// Hand the returned delivery to the executor, the reconciler and the advisor (`with_alerts`),
+/// and to [`spawn_dead_mans_switch`].
 #[allow(dead_code)] // Wired by `vigil run` (command/run.rs).
 pub(crate) async fn spawn_for_service(
     store: &vigil_store::Store,
