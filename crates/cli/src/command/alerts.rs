@@ -102,7 +102,6 @@ pub(crate) async fn test(
 /// executions (FAILED, SUBMITTING past its window) — spawned into `tasks` until `shutdown`.
 /// Hand the returned delivery to the executor, the reconciler and the advisor (`with_alerts`),
 /// and to [`spawn_dead_mans_switch`].
-#[allow(dead_code)] // Wired by `vigil run` (command/run.rs).
 pub(crate) async fn spawn_for_service(
     store: &vigil_store::Store,
     config: &Config,
@@ -150,7 +149,6 @@ pub(crate) async fn spawn_for_service(
 
 /// For `vigil run`: keeps Bitvavo's dead man's switch armed with `trading` until `shutdown`
 /// (disarmed on the way out), when `dead_mans_switch.enabled`.
-#[allow(dead_code)] // Wired by `vigil run` (command/run.rs).
 pub(crate) fn spawn_dead_mans_switch(
     trading: vigil_bitvavo::TradingClient,
     alerts: &AlertDelivery,

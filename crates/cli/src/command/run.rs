@@ -66,8 +66,23 @@ pub(crate) async fn run(
         paper_bootstrap(ctx).await?;
     }
 
-    let executor = exchange::executor(&ctx.store, &clients)?;
-    let reconciler = exchange::reconciler(&ctx.store, &clients, config)?;
+    // Alerts go to the log and, when configured, to the webhook, through a bounded queue that
+    // never blocks the order path; the watches raise alerts for kill-switch and policy changes
+    // and for failed or overdue executions.
+    let alerts =
+        super::alerts::spawn_for_service(&ctx.store, config, &shutdown, &mut tasks).await?;
+    let executor = exchange::executor(&ctx.store, &clients)?.with_alerts(Arc::new(alerts.clone()));
+    let reconciler =
+        exchange::reconciler(&ctx.store, &clients, config)?.with_alerts(Arc::new(alerts.clone()));
+    // The exchange's dead man's switch: resting orders are cancelled if this process stops
+    // re-arming it (it is disarmed on a clean shutdown).
+    super::alerts::spawn_dead_mans_switch(
+        clients.trading.clone(),
+        &alerts,
+        config,
+        &shutdown,
+        &mut tasks,
+    )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scheduler_config = SchedulerConfig {
         poll_interval: Duration::from_millis(args.poll_ms.clamp(50, 60_000)),
@@ -106,7 +121,8 @@ pub(crate) async fn run(
             Arc::clone(&clock),
             &advisor_config,
         )
-        .map_err(|e| CommandError::Invalid(format!("the LLM advisor: {e}")))?;
+        .map_err(|e| CommandError::Invalid(format!("the LLM advisor: {e}")))?
+        .with_alerts(Arc::new(alerts.clone()));
         say!("{} LLM advisor: {} at {} (jobs with strategy llm_advisor use it, within each user's daily budget)", stamp(), settings.model, settings.base_url);
         scheduler = scheduler.with_advisor(Arc::new(advisor));
     }

@@ -1,0 +1,175 @@
+//! Tests of the configuration layers: defaults, file, environment and flags, every problem
+//! reported at once with its source, and secrets that stay hidden.
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_the_embedded_paper_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(
+        FlagLayer {
+            config_file: Some(dir.path().join("none.toml")),
+            ..FlagLayer::default()
+        },
+        &env(&[]),
+    );
+    // An explicitly named file that does not exist is a problem, not a silent default.
+    assert!(c.is_err());
+    let c = Config::load(FlagLayer::default(), &env(&[])).unwrap();
+    assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(c.bitvavo.base_url, None);
+    assert_eq!(c.bitvavo.access_window, Duration::from_secs(10));
+}
+
+#[test]
+fn layers_override_in_order_file_env_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigil.toml");
+    std::fs::write(&file, "[database]\nurl = \"sqlite://from-file.db\"\n[bitvavo]\noperator_id = 7\naccess_window_ms = 5000\n").unwrap();
+    let flags = || FlagLayer {
+        config_file: Some(file.clone()),
+        database_url: None,
+    };
+    let c = Config::load(flags(), &env(&[("VIGIL_BITVAVO_OPERATOR_ID", "9")])).unwrap();
+    assert_eq!(c.database_url, "sqlite://from-file.db");
+    assert_eq!(c.bitvavo.operator_id, 9);
+    assert_eq!(c.bitvavo.access_window, Duration::from_millis(5000));
+    let c = Config::load(
+        FlagLayer {
+            database_url: Some("postgres://x@h/db".into()),
+            ..flags()
+        },
+        &env(&[("VIGIL_DATABASE_URL", "sqlite://env.db")]),
+    )
+    .unwrap();
+    assert_eq!(c.database_url, "postgres://x@h/db");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigil.toml");
+    std::fs::write(&file, "[bitvavo]\noperator_id = -3\nsurprise = 1\n").unwrap();
+    let err = Config::load(
+        FlagLayer {
+            config_file: Some(file),
+            database_url: Some("mysql://nope".into()),
+        },
+        &env(&[
+            ("VIGIL_LOG_FORMAT", "xml"),
+            ("VIGIL_TYPO", "1"),
+            ("VIGIL_TEST_PG_URL", "ignored"),
+        ]),
+    )
+    .unwrap_err();
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "bitvavo.surprise",
+            "VIGIL_TYPO",
+            "database.url",
+            "bitvavo.operator_id",
+            "log.format"
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.contains("flag --database-url"), "{text}");
+    assert!(
+        text.contains("environment variable VIGIL_LOG_FORMAT"),
+        "{text}"
+    );
+    assert!(text.contains("expected text or json"), "{text}");
+}
+
+#[test]
+fn the_advisor_needs_its_prices() {
+    let err = Config::load(
+        FlagLayer::default(),
+        &env(&[("VIGIL_ADVISOR_BASE_URL", "https://llm.example/v1")]),
+    )
+    .unwrap_err();
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "advisor.prompt_usd_per_million",
+            "advisor.completion_usd_per_million"
+        ]
+    );
+    let c = Config::load(
+        FlagLayer::default(),
+        &env(&[
+            ("VIGIL_ADVISOR_BASE_URL", "https://llm.example/v1"),
+            ("VIGIL_ADVISOR_PROMPT_USD_PER_MILLION", "0.15"),
+            ("VIGIL_ADVISOR_COMPLETION_USD_PER_MILLION", "0.6"),
+        ]),
+    )
+    .unwrap();
+    let advisor = c.advisor.unwrap();
+    assert_eq!(advisor.model, "gpt-4o-mini");
+    assert_eq!(advisor.max_tokens, 800);
+    assert!(Config::load(FlagLayer::default(), &env(&[]))
+        .unwrap()
+        .advisor
+        .is_none());
+}
+
+#[test]
+fn malformed_toml_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigil.toml");
+    std::fs::write(&file, "[database\nurl=").unwrap();
+    let err = Config::load(
+        FlagLayer {
+            config_file: Some(file),
+            ..FlagLayer::default()
+        },
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not valid TOML"), "{err}");
+}
+
+#[test]
+fn sim_table_is_passed_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigil.toml");
+    std::fs::write(&file, "[sim]\nseed = 3\n").unwrap();
+    let c = Config::load(
+        FlagLayer {
+            config_file: Some(file),
+            ..FlagLayer::default()
+        },
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.sim.unwrap()["seed"].as_integer(), Some(3));
+}
+
+#[test]
+fn keys_come_in_pairs_and_secrets_stay_hidden() {
+    let keys = ExchangeKeys::from_env(&env(&[
+        ("VIGIL_BITVAVO_READ_KEY", "abcd1234"),
+        ("VIGIL_BITVAVO_READ_SECRET", "s3cr3t-value"),
+    ]))
+    .unwrap();
+    let read = keys.read.unwrap();
+    assert_eq!(read.secret.expose_secret(), "s3cr3t-value");
+    let debug = format!("{read:?}");
+    assert!(
+        !debug.contains("s3cr3t") && !debug.contains("abcd1234"),
+        "{debug}"
+    );
+    let err = ExchangeKeys::from_env(&env(&[("VIGIL_BITVAVO_TRADE_KEY", "k")])).unwrap_err();
+    assert_eq!(err.problems[0].key, "VIGIL_BITVAVO_TRADE_SECRET");
+}
