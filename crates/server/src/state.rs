@@ -147,6 +147,12 @@ impl ApiState {
         &self.inner.store
     }
 
+    /// The clock, shared (for engine parts built per request).
+    #[must_use]
+    pub fn clock_handle(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
+    }
+
     /// The clock.
     #[must_use]
     pub fn clock(&self) -> &dyn Clock {

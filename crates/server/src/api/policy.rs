@@ -10,7 +10,7 @@ use vigil_core::{Notional, Policy, ValidationError};
 use super::check_reason;
 use crate::{
     auth::Caller,
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::ApiJson,
     state::ApiState,
     views::PolicyView,
@@ -114,6 +114,19 @@ pub(crate) async fn put_policy(
     ApiJson(body): ApiJson<PolicyRequest>,
 ) -> Result<Json<PolicyView>, ApiError> {
     let (policy, reason) = body.into_policy()?;
+    // Raising a cap waits for a stable day (DESIGN: raise the cap only after a stable day); the
+    // API offers no override: an admin overrides with `vigil policy set
+    // --override-stability-window --reason TEXT`, which is audited.
+    let before = state.store().policy_get(caller.id()).await?;
+    let window = vigil_engine::StabilityWindow::new(state.store().clone(), state.clock_handle());
+    match window
+        .check_cap_change(caller.id(), &before, &policy, None)
+        .await
+    {
+        Ok(_) => {}
+        Err(vigil_engine::stability_window::CapChangeError::Store(e)) => return Err(e.into()),
+        Err(refused) => return Err(ApiError::new(ErrorCode::Conflict, refused.to_string())),
+    }
     let by = caller.attribution(state.now(), reason);
     state.store().policy_set(caller.id(), &policy, &by).await?;
     let now_in_force = state.store().policy_get(caller.id()).await?;

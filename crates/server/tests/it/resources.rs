@@ -207,6 +207,26 @@ async fn policy_read_and_change_is_audited(app: &TestApp) {
         .contains("llm_daily_budget"));
     let unchanged: PolicyView = app.get(&alice, "/api/v1/policy").await.parse();
     assert_eq!(unchanged, changed);
+
+    // Raising a cap within 24 hours of a cap change is refused (the stability window); the API
+    // has no override, and nothing is written.
+    let raise = app
+        .put(
+            &alice,
+            "/api/v1/policy",
+            json!({"trading_enabled": true, "order_notional_max": "25", "daily_notional_max": "60",
+                   "cooldown_minutes": 10, "anti_flip_minutes": 30, "auto_approve": false,
+                   "llm_daily_budget": "0.5"}),
+        )
+        .await
+        .expect_error(409, "conflict");
+    assert!(
+        raise["message"].as_str().unwrap().contains("not stable"),
+        "{raise}"
+    );
+    let unchanged: PolicyView = app.get(&alice, "/api/v1/policy").await.parse();
+    assert_eq!(unchanged, changed);
+    assert_eq!(audit(app, "policy.set").await.len(), 1);
 }
 
 async fn allowlist_add_list_remove(app: &TestApp) {
