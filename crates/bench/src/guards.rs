@@ -222,9 +222,11 @@ async fn plans(
         )
     };
     let states = "'SUBMITTING', 'SUBMITTED', 'FILLED', 'CANCELED'";
+    // The same shape as the store's query (crates/store/src/facts.rs), for one side.
     let activity = format!(
-        "SELECT side, MAX(COALESCE(signed_at, created_at)) AS last_at FROM trade_executions \
-         WHERE user_id = '{user}' AND market = '{market}' AND state IN ({states}) GROUP BY side"
+        "SELECT COALESCE(signed_at, created_at) AS last_at FROM trade_executions \
+         WHERE user_id = '{user}' AND market = '{market}' AND side = 'buy' AND state IN ({states}) \
+         ORDER BY COALESCE(signed_at, created_at) DESC LIMIT 1"
     );
     let day_used = format!(
         "SELECT * FROM trade_executions WHERE user_id = '{user}' AND state IN ({states}) \
