@@ -136,16 +136,18 @@ pub(crate) async fn run(
                 .map_err(anyhow::Error::from)
         });
     }
-    {
-        let (reconciler, token) = (reconciler.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            reconciler.run(RECONCILE_INTERVAL, token).await;
-            Ok(())
-        });
-    }
+    // One metrics registry for the API's /metrics and this process's executor and reconciler
+    // loops, so every execution is counted wherever it was started or finished.
+    let metrics = vigil_server::Metrics::new();
+    tasks.spawn(reconcile_loop(
+        reconciler.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(execute_approved(
         ctx.store.clone(),
         executor.clone(),
+        metrics.clone(),
         approved_rx,
         shutdown.clone(),
     ));
@@ -166,10 +168,12 @@ pub(crate) async fn run(
         let mut deps = vigil_server::ApiDeps::new(ctx.store.clone(), Arc::clone(&clock));
         deps.exchange = Some(clients.read_only.clone());
         deps.executor = Some(executor.clone());
+        deps.metrics = metrics.clone();
         let state = vigil_server::ApiState::new(deps);
         let token = shutdown.clone();
+        let bound = listener.local_addr()?;
         say!(
-            "{} api: http://{listen}/api/v1 (healthz, readyz, metrics, openapi.json)",
+            "{} api: http://{bound}/api/v1 (healthz, readyz, metrics, openapi.json)",
             stamp()
         );
         tasks.spawn(async move {
@@ -350,6 +354,7 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
 async fn execute_approved(
     store: Store,
     executor: Executor,
+    metrics: vigil_server::Metrics,
     mut approved: mpsc::Receiver<ProposalId>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -378,7 +383,20 @@ async fn execute_approved(
             size(&proposal.size),
             short(&proposal.id.to_string())
         );
-        match executor.execute(proposal.user_id, proposal.id).await {
+        let outcome = executor.execute(proposal.user_id, proposal.id).await;
+        if let Ok(outcome) = &outcome {
+            if let Some(refusal) = outcome.refusal() {
+                metrics.execution_refused(refusal);
+            }
+            // A new final state (REJECTED, FAILED) is counted here; FILLED and CANCELED come
+            // from the reconciler. An AlreadyClaimed answer was counted when it happened.
+            if !matches!(outcome, ExecutionOutcome::AlreadyClaimed(_)) {
+                if let Some(e) = outcome.execution() {
+                    metrics.execution_finished(e.state);
+                }
+            }
+        }
+        match outcome {
             Ok(ExecutionOutcome::Placed(e)) => say!(
                 "{} PLACED   {what}: order {} (clientOrderId {})",
                 stamp(),
@@ -405,6 +423,41 @@ async fn execute_approved(
                 e.failure.as_deref().unwrap_or("?")
             ),
             Err(e) => say!("{} ERROR    {what}: {e}", stamp()),
+        }
+    }
+}
+
+/// The reconciler every few seconds, counting the final states it reaches in the metrics.
+async fn reconcile_loop(
+    reconciler: vigil_engine::Reconciler,
+    metrics: vigil_server::Metrics,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut ticker = tokio::time::interval(RECONCILE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        // Not interrupted by the token: a pass ends at a consistent point.
+        let report = reconciler.reconcile_once().await;
+        if !report.is_clean() {
+            tracing::warn!(
+                unresolved = report.unresolved(),
+                problems = report.problems.len(),
+                "reconcile pass left executions unresolved; trying again next pass"
+            );
+        }
+        let finished = [
+            (ExecutionState::Filled, report.filled.len()),
+            (ExecutionState::Canceled, report.canceled.len()),
+            (ExecutionState::Failed, report.not_placed.len()),
+            (ExecutionState::Rejected, report.abandoned.len()),
+        ];
+        for (state, count) in finished {
+            for _ in 0..count {
+                metrics.execution_finished(state);
+            }
         }
     }
 }

@@ -75,21 +75,59 @@ fn terminate(d: &Deployment, mut child: Child) {
     }
 }
 
+/// One HTTP/1.1 GET on loopback, the body as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 #[test]
 fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
     let d = Deployment::sqlite();
-    let (child, lines) = spawn_run(&d, &["--paper", "--no-api", "--poll-ms", "100"], &[]);
+    let (child, lines) = spawn_run(
+        &d,
+        &["--paper", "--listen", "127.0.0.1:0", "--poll-ms", "100"],
+        &[],
+    );
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut seen = Vec::new();
+    let mut api = None;
     let placed = loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(remaining) {
             Ok(line) if line.contains("PLACED") => break line,
-            Ok(line) => seen.push(line),
+            Ok(line) => {
+                if let Some(rest) = line.split("api: http://").nth(1) {
+                    api = rest.split('/').next().map(str::to_owned);
+                }
+                seen.push(line);
+            }
             Err(_) => panic!("no PLACED line within 90 s; output so far: {seen:#?}"),
         }
     };
     assert!(placed.contains("strategy:dca buy BTC-EUR"), "{placed}");
+    // The reconciler follows the market order to FILLED, and /metrics counts it.
+    let api = api.unwrap_or_else(|| panic!("no api line: {seen:#?}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http_get(&api, "/metrics");
+        if metrics.contains("vigil_executions_final_total{state=\"FILLED\"} 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "FILLED never counted in /metrics:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     terminate(&d, child);
     let executions = d.vigil(&["executions", "list", "--json"]).ok().json();
     let states: Vec<&str> = executions
