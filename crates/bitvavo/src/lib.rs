@@ -49,4 +49,5 @@ pub use endpoint::{
 };
 pub use error::{BitvavoError, RateLimitSource};
 pub use keys::{KeyError, KeyId, ReadOnlyKey, TradeKey};
+pub use rate_limit::RateLimitStatus;
 pub use transport::RequestStamp;

@@ -108,6 +108,20 @@ impl State {
     }
 }
 
+/// What a client knows of its key's rate-limit budget right now (for metrics and alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    /// Points per minute (the exchange's `bitvavo-ratelimit-limit`, or the default before any
+    /// answer).
+    pub limit: u32,
+    /// Points left in this window, less what requests in flight hold.
+    pub remaining: i64,
+    /// When the window resets, once an answer has said so.
+    pub reset_at: Option<Timestamp>,
+    /// Until when the exchange has banned this key, if it has.
+    pub banned_until: Option<Timestamp>,
+}
+
 /// What [`RateBudget::try_take`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Take {
@@ -145,6 +159,19 @@ impl RateBudget {
             changed: Notify::new(),
             clock,
         })
+    }
+
+    /// The budget as it stands now (windows and bans rolled forward to the clock).
+    pub(crate) fn status(&self) -> RateLimitStatus {
+        let now = self.clock.now();
+        let mut s = self.lock();
+        s.roll(now);
+        RateLimitStatus {
+            limit: s.limit,
+            remaining: s.remaining,
+            reset_at: s.reset_at,
+            banned_until: s.banned_until,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -133,6 +133,11 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// The key's rate-limit budget as it stands.
+    pub(crate) fn rate_limit(&self) -> crate::rate_limit::RateLimitStatus {
+        self.budget.status()
+    }
+
     /// The opaque identity of the key this transport signs with (I10 checks).
     pub(crate) fn key_id(&self) -> crate::keys::KeyId {
         self.credentials.key_id()

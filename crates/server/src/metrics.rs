@@ -61,6 +61,8 @@ struct Series {
     scheduler_lag: Gauge,
     llm_spend: GaugeVec,
     llm_budget: GaugeVec,
+    rate_limit_remaining: IntGauge,
+    rate_limit_banned: IntGauge,
     http_requests: IntCounterVec,
     scrape_errors: IntCounterVec,
 }
@@ -141,6 +143,14 @@ impl Series {
                 "What each user's LLM calls of the current UTC day count against the budget (reserved worst cases plus settled costs), in USD.",
                 &["user"],
             )?,
+            rate_limit_remaining: int_gauge(
+                "vigil_exchange_rate_limit_remaining",
+                "Points left in the read-only key's current Bitvavo rate-limit window (the trade key has its own budget).",
+            )?,
+            rate_limit_banned: int_gauge(
+                "vigil_exchange_rate_limit_banned",
+                "1 while the exchange has banned the read-only key for exceeding the rate limit.",
+            )?,
             llm_budget: gauge_vec(
                 "vigil_llm_daily_budget_usd",
                 "Each user's daily LLM budget from their policy, in USD.",
@@ -208,6 +218,14 @@ impl Metrics {
             .http_requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
+    }
+
+    /// Samples the read-only client's rate-limit budget (nothing when no exchange is configured).
+    pub fn observe_rate_limit(&self, status: &vigil_bitvavo::RateLimitStatus) {
+        self.series.rate_limit_remaining.set(status.remaining);
+        self.series
+            .rate_limit_banned
+            .set(i64::from(status.banned_until.is_some()));
     }
 
     /// Refreshes the store-derived series, then renders every series in the Prometheus text
@@ -332,6 +350,8 @@ mod tests {
             "vigil_reconciler_oldest_unknown_outcome_age_seconds",
             "vigil_scheduler_lag_seconds",
             "vigil_http_requests_total",
+            "vigil_exchange_rate_limit_remaining",
+            "vigil_exchange_rate_limit_banned",
         ] {
             assert!(
                 names.iter().any(|n| n == name),

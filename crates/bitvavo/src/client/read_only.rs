@@ -112,6 +112,13 @@ impl ReadOnlyClient {
         self.transport.key_id()
     }
 
+    /// What this client knows of its key's rate-limit budget (from the exchange's
+    /// `bitvavo-ratelimit-*` headers and its own reservations).
+    #[must_use]
+    pub fn rate_limit(&self) -> crate::RateLimitStatus {
+        self.transport.rate_limit()
+    }
+
     /// The offset currently applied to signing timestamps (exchange minus local, ms).
     #[must_use]
     pub fn clock_offset_ms(&self) -> i64 {

@@ -120,6 +120,20 @@ fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
     loop {
         let metrics = http_get(&api, "/metrics");
         if metrics.contains("vigil_executions_final_total{state=\"FILLED\"} 1") {
+            // The read-only key's budget is sampled from the client: below the 1,000 points of a
+            // fresh window once market data and balances were read.
+            let remaining: i64 = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("vigil_exchange_rate_limit_remaining "))
+                .unwrap_or_else(|| panic!("no rate-limit gauge:\n{metrics}"))
+                .trim()
+                .parse()
+                .unwrap();
+            assert!((0..1000).contains(&remaining), "remaining {remaining}");
+            assert!(
+                metrics.contains("vigil_exchange_rate_limit_banned 0"),
+                "{metrics}"
+            );
             break;
         }
         assert!(

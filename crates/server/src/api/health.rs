@@ -208,6 +208,9 @@ fn reconciler_unknown(limit_seconds: u64) -> ReconcilerCheckView {
     )
 )]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
+    if let Some(exchange) = state.exchange() {
+        state.metrics().observe_rate_limit(&exchange.rate_limit());
+    }
     let text = state.metrics().render(state.store(), state.now()).await;
     (
         [(
