@@ -97,7 +97,8 @@ pub(crate) async fn run(
         scheduler_config,
     )
     .map_err(|e| CommandError::Invalid(e.to_string()))?
-    .with_approved_sink(approved_tx);
+    .with_approved_sink(approved_tx)
+    .with_alerts(Arc::new(alerts.clone()));
     if let Some(settings) = &config.advisor {
         let prices = PriceTable::new().with(
             settings.model.clone(),
@@ -142,6 +143,11 @@ pub(crate) async fn run(
     tasks.spawn(reconcile_loop(
         reconciler.clone(),
         metrics.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(rate_limit_watch(
+        clients.read_only.clone(),
+        Arc::new(alerts.clone()),
         shutdown.clone(),
     ));
     tasks.spawn(execute_approved(
@@ -427,6 +433,48 @@ async fn execute_approved(
     }
 }
 
+/// Raises a `rate_limit_ban` alert when the exchange bans the read-only key (sampled from the
+/// client's budget every few seconds; one alert per ban).
+async fn rate_limit_watch(
+    read_only: vigil_bitvavo::ReadOnlyClient,
+    alerts: Arc<dyn vigil_engine::Alerts>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut ticker = tokio::time::interval(RECONCILE_INTERVAL);
+    let mut alerted_until = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        if let Some(alert) = ban_alert(&mut alerted_until, &read_only.rate_limit()) {
+            alerts.raise(&alert);
+        }
+    }
+}
+
+/// The alert for a ban not alerted yet (`alerted_until` remembers the last one).
+fn ban_alert(
+    alerted_until: &mut Option<vigil_core::Timestamp>,
+    status: &vigil_bitvavo::RateLimitStatus,
+) -> Option<vigil_engine::Alert> {
+    let until = status.banned_until?;
+    if *alerted_until == Some(until) {
+        return None;
+    }
+    *alerted_until = Some(until);
+    Some(vigil_engine::Alert {
+        kind: vigil_engine::AlertKind::RateLimitBan,
+        severity: vigil_engine::AlertSeverity::Critical,
+        execution_id: None,
+        user_id: None,
+        message: format!(
+            "the exchange banned the read-only key for exceeding its rate limit until {}; nothing is sent with it until then",
+            until.to_rfc3339()
+        ),
+    })
+}
+
 /// The reconciler every few seconds, counting the final states it reaches in the metrics.
 async fn reconcile_loop(
     reconciler: vigil_engine::Reconciler,
@@ -551,5 +599,35 @@ fn size(size: &vigil_core::OrderSize) -> String {
     match size {
         vigil_core::OrderSize::Quote(n) => format!("{n} quote"),
         vigil_core::OrderSize::Base(q) => format!("{q} base"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration};
+
+    use super::*;
+
+    #[test]
+    fn a_ban_is_alerted_once() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let status = |banned_until| vigil_bitvavo::RateLimitStatus {
+            limit: 1000,
+            remaining: 0,
+            reset_at: None,
+            banned_until,
+        };
+        let mut alerted = None;
+        assert!(ban_alert(&mut alerted, &status(None)).is_none());
+        let alert = ban_alert(&mut alerted, &status(Some(t))).unwrap();
+        assert_eq!(alert.kind, vigil_engine::AlertKind::RateLimitBan);
+        assert!(
+            ban_alert(&mut alerted, &status(Some(t))).is_none(),
+            "the same ban twice"
+        );
+        assert!(
+            ban_alert(&mut alerted, &status(Some(t + Duration::minutes(2)))).is_some(),
+            "a new ban"
+        );
     }
 }

@@ -36,7 +36,10 @@ use vigil_store::{LeasedJob, RunFinish, ScanRunOutcome, Store, StoreError};
 
 pub use job_run::next_due;
 
-use crate::advisor::Advisor;
+use crate::{
+    advisor::Advisor,
+    alerts::{Alert, AlertKind, AlertSeverity, Alerts, TracingAlerts},
+};
 
 /// How the scheduler works. Every bound is explicit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +208,7 @@ pub struct Scheduler {
     config: SchedulerConfig,
     advisor: Option<Arc<Advisor>>,
     approved: Option<mpsc::Sender<ProposalId>>,
+    alerts: Arc<dyn Alerts>,
 }
 
 impl Scheduler {
@@ -226,6 +230,7 @@ impl Scheduler {
             config,
             advisor: None,
             approved: None,
+            alerts: Arc::new(TracingAlerts),
         })
     }
 
@@ -233,6 +238,13 @@ impl Scheduler {
     #[must_use]
     pub fn with_advisor(mut self, advisor: Arc<Advisor>) -> Scheduler {
         self.advisor = Some(advisor);
+        self
+    }
+
+    /// The same scheduler raising alerts (a lost lease) to `alerts`.
+    #[must_use]
+    pub fn with_alerts(mut self, alerts: Arc<dyn Alerts>) -> Scheduler {
+        self.alerts = alerts;
         self
     }
 
@@ -340,6 +352,16 @@ impl Scheduler {
             }
             JobRunEnd::LeaseLost => {
                 tracing::warn!(job_id = %job.job.id, %worker, "lost the lease during the run; nothing was written (another worker runs the job)");
+                self.alerts.raise(&Alert {
+                    kind: AlertKind::LeaseLost,
+                    severity: AlertSeverity::Warning,
+                    execution_id: None,
+                    user_id: Some(job.job.user_id),
+                    message: format!(
+                        "scheduler worker {worker} lost its lease on scan job {} during a run; it wrote nothing and another worker runs the job (a run longer than the lease, or a stalled instance)",
+                        job.job.id
+                    ),
+                });
             }
             JobRunEnd::Abandoned => {
                 tracing::warn!(job_id = %job.job.id, %worker, "run abandoned at shutdown; nothing was written and the lease will expire");

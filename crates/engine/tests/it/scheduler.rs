@@ -189,7 +189,11 @@ async fn i9_a_worker_that_loses_its_lease_mid_run_writes_nothing() {
         let job = world
             .job("llm_advisor", &["BTC-EUR"], json!({"candles": 10}), 3_600)
             .await;
-        let slow = world.scheduler("a").with_advisor(advisor.clone());
+        let lease_alerts = std::sync::Arc::new(vigil_engine::RecordedAlerts::new());
+        let slow = world
+            .scheduler("a")
+            .with_advisor(advisor.clone())
+            .with_alerts(lease_alerts.clone());
         let ttl = Duration::from_std(slow.config().lease_ttl).unwrap();
         llm.hold_answers();
         let token = CancellationToken::new();
@@ -209,6 +213,13 @@ async fn i9_a_worker_that_loses_its_lease_mid_run_writes_nothing() {
         llm.release();
         let summary = running.await.unwrap().unwrap().unwrap();
         assert_eq!(summary.end, JobRunEnd::LeaseLost);
+        assert_eq!(
+            lease_alerts
+                .of_kind(vigil_engine::AlertKind::LeaseLost)
+                .len(),
+            1,
+            "a lost lease raises one lease_lost alert"
+        );
         assert!(
             runs(&world, &job).await.is_empty(),
             "the stale worker recorded nothing"
