@@ -94,6 +94,13 @@ impl Executor {
         self
     }
 
+    /// The trade key's rate-limit budget as this executor's client knows it (for metrics and
+    /// the ban alert; the key itself stays inside the client).
+    #[must_use]
+    pub fn trade_key_rate_limit(&self) -> vigil_bitvavo::RateLimitStatus {
+        self.trading.rate_limit()
+    }
+
     /// The same executor raising alerts to `alerts`.
     #[must_use]
     pub fn with_alerts(mut self, alerts: Arc<dyn Alerts>) -> Executor {

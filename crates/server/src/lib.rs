@@ -47,7 +47,7 @@ pub use api::{
     ReasonBody,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use metrics::{Metrics, OrderPathStage};
+pub use metrics::{ExchangeKey, Metrics, OrderPathStage};
 pub use routes::{route_table, router, Access, RouteInfo};
 pub use state::{ApiDeps, ApiState, ListenPolicy, ReadinessConfig, ServerConfig, ServerError};
 

@@ -10,26 +10,25 @@
 //!
 //! Two kinds of series:
 //! - Reported through the handle by whoever sees the event: executions by final state,
-//!   refusals by reason, order-path latency. The execute endpoint reports the executions it
-//!   runs; other parts of the process (the reconciler moving orders to FILLED, the scheduler's
-//!   auto-approved executions) report through the same handle when they are given it. These are
-//!   counters of this process.
+//!   refusals by reason, order-path latency ([`Metrics::execute_answered`], called by the
+//!   execute endpoint and by `vigil run`'s executor loop for the executions each runs), and the
+//!   rate-limit budget of each exchange key (sampled from the clients). Other parts of the
+//!   process (the reconciler moving orders to FILLED) report through the same handle when they
+//!   are given it. These are counters of this process.
 //! - Read from the store at scrape time: the reconciler backlog (executions whose outcome is
 //!   unknown) and the age of the oldest, the scheduler's lag (the oldest due job nobody holds a
 //!   live lease on), and each user's LLM spend today against their daily budget. These reflect
 //!   the database, so every instance reports the same numbers.
-//!
-//! Not exported: the exchange's remaining rate-limit budget, because the Bitvavo client does not
-//! expose it (its budget is private to the client); a gauge that never moves would mislead.
 
 use std::{sync::Arc, time::Duration};
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use rust_decimal::prelude::ToPrimitive;
-use vigil_core::{ExecutionState, Refusal, Timestamp};
+use vigil_core::{Execution, ExecutionState, Refusal, Timestamp};
+use vigil_engine::ExecutionOutcome;
 use vigil_store::{ScanJobFilter, Store, StoreError, LIST_LIMIT_MAX};
 
 /// A stage of the order path, timed from the claim.
@@ -50,6 +49,26 @@ impl OrderPathStage {
     }
 }
 
+/// One of the two exchange keys; each has its own rate-limit budget at Bitvavo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeKey {
+    /// The read-only key (market data, balances, the reconciler's order lookups).
+    ReadOnly,
+    /// The trade key (placing and cancelling orders, the dead man's switch).
+    Trade,
+}
+
+impl ExchangeKey {
+    /// The `key` label value, also used in alert messages.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            ExchangeKey::ReadOnly => "read_only",
+            ExchangeKey::Trade => "trade",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Series {
     registry: Registry,
@@ -61,8 +80,8 @@ struct Series {
     scheduler_lag: Gauge,
     llm_spend: GaugeVec,
     llm_budget: GaugeVec,
-    rate_limit_remaining: IntGauge,
-    rate_limit_banned: IntGauge,
+    rate_limit_remaining: IntGaugeVec,
+    rate_limit_banned: IntGaugeVec,
     http_requests: IntCounterVec,
     scrape_errors: IntCounterVec,
 }
@@ -104,13 +123,18 @@ impl Series {
                 "Order-path latency by stage: claim to order sent, order sent to SUBMITTED.",
             )
             .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
             &["stage"],
         )?;
         registry.register(Box::new(order_path.clone()))?;
         let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
             let g = GaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let int_gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
             registry.register(Box::new(g.clone()))?;
             Ok::<_, prometheus::Error>(g)
         };
@@ -143,13 +167,15 @@ impl Series {
                 "What each user's LLM calls of the current UTC day count against the budget (reserved worst cases plus settled costs), in USD.",
                 &["user"],
             )?,
-            rate_limit_remaining: int_gauge(
+            rate_limit_remaining: int_gauge_vec(
                 "vigil_exchange_rate_limit_remaining",
-                "Points left in the read-only key's current Bitvavo rate-limit window (the trade key has its own budget).",
+                "Points left in the current Bitvavo rate-limit window, by key (read_only, trade: each key has its own budget).",
+                &["key"],
             )?,
-            rate_limit_banned: int_gauge(
+            rate_limit_banned: int_gauge_vec(
                 "vigil_exchange_rate_limit_banned",
-                "1 while the exchange has banned the read-only key for exceeding the rate limit.",
+                "1 while the exchange has banned the key for exceeding the rate limit, by key (read_only, trade).",
+                &["key"],
             )?,
             llm_budget: gauge_vec(
                 "vigil_llm_daily_budget_usd",
@@ -220,12 +246,63 @@ impl Metrics {
             .inc();
     }
 
-    /// Samples the read-only client's rate-limit budget (nothing when no exchange is configured).
-    pub fn observe_rate_limit(&self, status: &vigil_bitvavo::RateLimitStatus) {
-        self.series.rate_limit_remaining.set(status.remaining);
+    /// Samples one key's rate-limit budget as its client knows it.
+    pub fn observe_rate_limit(&self, key: ExchangeKey, status: &vigil_bitvavo::RateLimitStatus) {
+        self.series
+            .rate_limit_remaining
+            .with_label_values(&[key.label()])
+            .set(status.remaining);
         self.series
             .rate_limit_banned
+            .with_label_values(&[key.label()])
             .set(i64::from(status.banned_until.is_some()));
+    }
+
+    /// Reports what one execute call answered: its refusal, a final state it reached (REJECTED,
+    /// FAILED; FILLED and CANCELED come from the reconciler; a retry's `AlreadyClaimed` was
+    /// counted when it happened), and for a placed order the order path's latency, read from
+    /// the execution's own event times (the executor's clock), so the numbers are the recorded
+    /// ones rather than the caller's view.
+    pub async fn execute_answered(&self, store: &Store, outcome: &ExecutionOutcome) {
+        if let Some(refusal) = outcome.refusal() {
+            self.execution_refused(refusal);
+        }
+        match outcome {
+            ExecutionOutcome::AlreadyClaimed(_) => {}
+            ExecutionOutcome::Placed(execution) => self.order_path_of(store, execution).await,
+            other => {
+                if let Some(execution) = other.execution() {
+                    self.execution_finished(execution.state);
+                }
+            }
+        }
+    }
+
+    /// Observes both order-path stages of a placed execution from its events.
+    async fn order_path_of(&self, store: &Store, execution: &Execution) {
+        let events = match store.execution_events(execution.id).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, execution_id = %execution.id, "order-path latency not recorded: the events could not be read");
+                return;
+            }
+        };
+        let at = |event: &str| events.iter().find(|e| e.event == event).map(|e| e.at);
+        let claimed = at("claimed");
+        let sent = at("submit_committed");
+        let submitted = events
+            .iter()
+            .find(|e| e.to_state == ExecutionState::Submitted)
+            .map(|e| e.at);
+        let stages = [
+            (OrderPathStage::ClaimToOrderSent, claimed, sent),
+            (OrderPathStage::OrderSentToSubmitted, sent, submitted),
+        ];
+        for (stage, from, to) in stages {
+            if let Some((from, to)) = from.zip(to) {
+                self.order_path(stage, (to - from).to_std().unwrap_or(Duration::ZERO));
+            }
+        }
     }
 
     /// Refreshes the store-derived series, then renders every series in the Prometheus text

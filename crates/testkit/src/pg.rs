@@ -236,17 +236,32 @@ async fn build_template(admin: &mut PgConnection, admin_url: &str, template: &st
         .await
         .unwrap_or_else(|e| panic!("migrating the template database: {e}"));
     store.close().await;
-    admin
-        .execute(
-            format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quoted(&building),
-                quoted(template)
-            )
-            .as_str(),
+    // A closed connection's server process can linger for a moment after the client is gone,
+    // and RENAME refuses a database anybody is connected to ("being accessed by other users"):
+    // end such leftovers, and try again briefly.
+    let rename = format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quoted(&building),
+        quoted(template)
+    );
+    let mut attempts = 0;
+    loop {
+        let _ended = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
         )
-        .await
-        .unwrap_or_else(|e| panic!("publishing the template database: {e}"));
+        .bind(&building)
+        .execute(&mut *admin)
+        .await;
+        match admin.execute(rename.as_str()).await {
+            Ok(_) => return,
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                eprintln!("publishing the template database: {e}; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("publishing the template database: {e}"),
+        }
+    }
 }
 
 /// Drops test databases whose process is gone. A database still in use is left alone (a plain

@@ -86,6 +86,13 @@ impl TradingClient {
         self.transport.key_id()
     }
 
+    /// What this client knows of the trade key's rate-limit budget (its own, separate from the
+    /// read-only key's: Bitvavo counts weight per API key).
+    #[must_use]
+    pub fn rate_limit(&self) -> crate::RateLimitStatus {
+        self.transport.rate_limit()
+    }
+
     /// Reserves the budget and signs `order` (nothing is sent yet).
     ///
     /// # Errors

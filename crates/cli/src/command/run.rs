@@ -23,6 +23,7 @@ use vigil_engine::{
     advisor::{Advisor, AdvisorConfig, ModelPrice, PriceTable},
     ExecutionOutcome, Executor, Scheduler, SchedulerConfig,
 };
+use vigil_server::ExchangeKey;
 use vigil_store::{ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
 
 use super::{exchange, init::create_user_with_token, CommandError, Context};
@@ -147,6 +148,7 @@ pub(crate) async fn run(
     ));
     tasks.spawn(rate_limit_watch(
         clients.read_only.clone(),
+        executor.clone(),
         Arc::new(alerts.clone()),
         shutdown.clone(),
     ));
@@ -391,16 +393,7 @@ async fn execute_approved(
         );
         let outcome = executor.execute(proposal.user_id, proposal.id).await;
         if let Ok(outcome) = &outcome {
-            if let Some(refusal) = outcome.refusal() {
-                metrics.execution_refused(refusal);
-            }
-            // A new final state (REJECTED, FAILED) is counted here; FILLED and CANCELED come
-            // from the reconciler. An AlreadyClaimed answer was counted when it happened.
-            if !matches!(outcome, ExecutionOutcome::AlreadyClaimed(_)) {
-                if let Some(e) = outcome.execution() {
-                    metrics.execution_finished(e.state);
-                }
-            }
+            metrics.execute_answered(&store, outcome).await;
         }
         match outcome {
             Ok(ExecutionOutcome::Placed(e)) => say!(
@@ -433,28 +426,44 @@ async fn execute_approved(
     }
 }
 
-/// Raises a `rate_limit_ban` alert when the exchange bans the read-only key (sampled from the
-/// client's budget every few seconds; one alert per ban).
+/// Raises a `rate_limit_ban` alert when the exchange bans either key (each key's budget is
+/// sampled from its client every few seconds; one alert per ban and key).
 async fn rate_limit_watch(
     read_only: vigil_bitvavo::ReadOnlyClient,
+    executor: Executor,
     alerts: Arc<dyn vigil_engine::Alerts>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut ticker = tokio::time::interval(RECONCILE_INTERVAL);
-    let mut alerted_until = None;
+    let (mut read_only_ban, mut trade_ban) = (None, None);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
         }
-        if let Some(alert) = ban_alert(&mut alerted_until, &read_only.rate_limit()) {
-            alerts.raise(&alert);
+        let samples = [
+            (
+                ExchangeKey::ReadOnly,
+                &mut read_only_ban,
+                read_only.rate_limit(),
+            ),
+            (
+                ExchangeKey::Trade,
+                &mut trade_ban,
+                executor.trade_key_rate_limit(),
+            ),
+        ];
+        for (key, alerted_until, status) in samples {
+            if let Some(alert) = ban_alert(key, alerted_until, &status) {
+                alerts.raise(&alert);
+            }
         }
     }
 }
 
-/// The alert for a ban not alerted yet (`alerted_until` remembers the last one).
+/// The alert for a ban of `key` not alerted yet (`alerted_until` remembers its last one).
 fn ban_alert(
+    key: ExchangeKey,
     alerted_until: &mut Option<vigil_core::Timestamp>,
     status: &vigil_bitvavo::RateLimitStatus,
 ) -> Option<vigil_engine::Alert> {
@@ -463,13 +472,20 @@ fn ban_alert(
         return None;
     }
     *alerted_until = Some(until);
+    let consequence = match key {
+        ExchangeKey::ReadOnly => {
+            "no market data, balance or order lookup is sent with it until then"
+        }
+        ExchangeKey::Trade => "no order is placed or cancelled until then",
+    };
     Some(vigil_engine::Alert {
         kind: vigil_engine::AlertKind::RateLimitBan,
         severity: vigil_engine::AlertSeverity::Critical,
         execution_id: None,
         user_id: None,
         message: format!(
-            "the exchange banned the read-only key for exceeding its rate limit until {}; nothing is sent with it until then",
+            "the exchange banned the {} key for exceeding its rate limit until {}; {consequence}",
+            key.label(),
             until.to_rfc3339()
         ),
     })
@@ -617,16 +633,22 @@ mod tests {
             reset_at: None,
             banned_until,
         };
+        let key = ExchangeKey::Trade;
         let mut alerted = None;
-        assert!(ban_alert(&mut alerted, &status(None)).is_none());
-        let alert = ban_alert(&mut alerted, &status(Some(t))).unwrap();
+        assert!(ban_alert(key, &mut alerted, &status(None)).is_none());
+        let alert = ban_alert(key, &mut alerted, &status(Some(t))).unwrap();
         assert_eq!(alert.kind, vigil_engine::AlertKind::RateLimitBan);
         assert!(
-            ban_alert(&mut alerted, &status(Some(t))).is_none(),
+            alert.message.contains("the trade key") && alert.message.contains("no order"),
+            "{}",
+            alert.message
+        );
+        assert!(
+            ban_alert(key, &mut alerted, &status(Some(t))).is_none(),
             "the same ban twice"
         );
         assert!(
-            ban_alert(&mut alerted, &status(Some(t + Duration::minutes(2)))).is_some(),
+            ban_alert(key, &mut alerted, &status(Some(t + Duration::minutes(2)))).is_some(),
             "a new ban"
         );
     }

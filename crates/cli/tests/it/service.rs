@@ -120,20 +120,37 @@ fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
     loop {
         let metrics = http_get(&api, "/metrics");
         if metrics.contains("vigil_executions_final_total{state=\"FILLED\"} 1") {
-            // The read-only key's budget is sampled from the client: below the 1,000 points of a
-            // fresh window once market data and balances were read.
-            let remaining: i64 = metrics
-                .lines()
-                .find_map(|l| l.strip_prefix("vigil_exchange_rate_limit_remaining "))
-                .unwrap_or_else(|| panic!("no rate-limit gauge:\n{metrics}"))
-                .trim()
-                .parse()
-                .unwrap();
-            assert!((0..1000).contains(&remaining), "remaining {remaining}");
-            assert!(
-                metrics.contains("vigil_exchange_rate_limit_banned 0"),
-                "{metrics}"
-            );
+            // Each key's budget is sampled from its client: below the 1,000 points of a fresh
+            // window once market data and balances were read (read-only key) and the order was
+            // placed (trade key).
+            for key in ["read_only", "trade"] {
+                let gauge = format!("vigil_exchange_rate_limit_remaining{{key=\"{key}\"}} ");
+                let remaining: i64 = metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(gauge.as_str()))
+                    .unwrap_or_else(|| panic!("no {key} rate-limit gauge:\n{metrics}"))
+                    .trim()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    (0..1000).contains(&remaining),
+                    "{key}: remaining {remaining}"
+                );
+                let banned = format!("vigil_exchange_rate_limit_banned{{key=\"{key}\"}} 0");
+                assert!(metrics.contains(&banned), "{banned} missing:\n{metrics}");
+            }
+            // The executor loop of `vigil run` times the order path like the API does.
+            for stage in ["claim_to_order_sent", "order_sent_to_submitted"] {
+                let count = format!("vigil_order_path_seconds_count{{stage=\"{stage}\"}} ");
+                let observed: u64 = metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(count.as_str()))
+                    .unwrap_or_else(|| panic!("no {stage} histogram:\n{metrics}"))
+                    .trim()
+                    .parse()
+                    .unwrap();
+                assert!(observed >= 1, "{stage}: {observed}");
+            }
             break;
         }
         assert!(

@@ -10,12 +10,9 @@
 //! the reconciler resolves it and the market stays blocked until then). Errors are for when the
 //! executor could not answer at all (database down: 503).
 
-use std::time::Duration;
-
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_core::{Execution, ExecutionState};
 use vigil_engine::ExecutionOutcome;
 
 use super::proposals::{owned_proposal, proposal_id};
@@ -23,7 +20,6 @@ use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody, ErrorCode},
     extract::PathSegment,
-    metrics::OrderPathStage,
     state::ApiState,
     views::{ExecutionView, RefusalView},
 };
@@ -73,7 +69,10 @@ pub(crate) async fn execute_proposal(
         execution_id = ?outcome.execution().map(|e| e.id),
         "proposal executed through the API"
     );
-    record_metrics(&state, &outcome).await;
+    state
+        .metrics()
+        .execute_answered(state.store(), &outcome)
+        .await;
     let status = match outcome {
         ExecutionOutcome::OutcomeUnknown(_) => StatusCode::ACCEPTED,
         _ => StatusCode::OK,
@@ -86,54 +85,4 @@ pub(crate) async fn execute_proposal(
             refusal: outcome.refusal().map(RefusalView::from),
         }),
     ))
-}
-
-/// Reports what this call decided: final states, refusals, and the order path's latency read
-/// from the execution's own event times (the executor's clock), so the numbers are the
-/// recorded ones, not this handler's view.
-async fn record_metrics(state: &ApiState, outcome: &ExecutionOutcome) {
-    let metrics = state.metrics();
-    match outcome {
-        ExecutionOutcome::Refused { refusal, execution } => {
-            metrics.execution_refused(refusal);
-            if let Some(execution) = execution {
-                metrics.execution_finished(execution.state);
-            }
-        }
-        ExecutionOutcome::Failed(execution) => metrics.execution_finished(execution.state),
-        ExecutionOutcome::Placed(execution) => order_path(state, execution).await,
-        ExecutionOutcome::AlreadyClaimed(_) | ExecutionOutcome::OutcomeUnknown(_) => {}
-    }
-}
-
-async fn order_path(state: &ApiState, execution: &Execution) {
-    let events = match state.store().execution_events(execution.id).await {
-        Ok(events) => events,
-        Err(error) => {
-            tracing::warn!(%error, execution_id = %execution.id, "order-path latency not recorded: the events could not be read");
-            return;
-        }
-    };
-    let at = |event: &str| events.iter().find(|e| e.event == event).map(|e| e.at);
-    let claimed = at("claimed");
-    let sent = at("submit_committed");
-    let submitted = events
-        .iter()
-        .find(|e| e.to_state == ExecutionState::Submitted)
-        .map(|e| e.at);
-    let span = |from: Option<vigil_core::Timestamp>, to: Option<vigil_core::Timestamp>| {
-        from.zip(to)
-            .and_then(|(from, to)| (to - from).to_std().ok())
-            .unwrap_or(Duration::ZERO)
-    };
-    if claimed.is_some() && sent.is_some() {
-        state
-            .metrics()
-            .order_path(OrderPathStage::ClaimToOrderSent, span(claimed, sent));
-    }
-    if sent.is_some() && submitted.is_some() {
-        state
-            .metrics()
-            .order_path(OrderPathStage::OrderSentToSubmitted, span(sent, submitted));
-    }
 }

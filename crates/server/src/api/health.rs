@@ -13,7 +13,12 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{error::ErrorBody, metrics::reconciler_backlog, openapi, state::ApiState};
+use crate::{
+    error::ErrorBody,
+    metrics::{reconciler_backlog, ExchangeKey},
+    openapi,
+    state::ApiState,
+};
 
 /// The process is alive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -209,7 +214,14 @@ fn reconciler_unknown(limit_seconds: u64) -> ReconcilerCheckView {
 )]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
     if let Some(exchange) = state.exchange() {
-        state.metrics().observe_rate_limit(&exchange.rate_limit());
+        state
+            .metrics()
+            .observe_rate_limit(ExchangeKey::ReadOnly, &exchange.rate_limit());
+    }
+    if let Some(executor) = state.executor() {
+        state
+            .metrics()
+            .observe_rate_limit(ExchangeKey::Trade, &executor.trade_key_rate_limit());
     }
     let text = state.metrics().render(state.store(), state.now()).await;
     (

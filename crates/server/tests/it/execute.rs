@@ -129,9 +129,19 @@ async fn i1_execute_places_one_order_and_a_retry_answers_the_same_execution(
     for line in [
         r#"vigil_order_path_seconds_count{stage="claim_to_order_sent"} 1"#,
         r#"vigil_order_path_seconds_count{stage="order_sent_to_submitted"} 1"#,
+        r#"vigil_exchange_rate_limit_banned{key="trade"} 0"#,
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
+    // The trade key's own budget: the order's weight was taken from it.
+    let trade_remaining: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"vigil_exchange_rate_limit_remaining{key="trade"} "#))
+        .unwrap_or_else(|| panic!("no trade-key gauge:\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((0..1000).contains(&trade_remaining), "{trade_remaining}");
 }
 
 async fn i1_concurrent_executes_through_the_api_place_one_order(app: &TestApp, sim: &SpawnedSim) {
