@@ -1,7 +1,7 @@
 //! (e) The guards as history grows: p99 of the preflight fact read (`Store::user_facts_read`)
 //! with 10^4, 10^5 (and 10^6) finished executions in `trade_executions`, spread over 8 users and
 //! 4 markets, bulk-inserted with plain SQL (a week and more in the past, `FILLED`), and the
-//! `EXPLAIN` of the fact read's two history queries.
+//! `EXPLAIN` of the fact read's history queries (`Store::user_facts_plans`: the store's own SQL).
 
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use vigil_core::{Market, UserId};
 
 use crate::{
     error::{BenchError, During},
-    raw::{sqlite_time, RawDb, Value},
+    raw::{RawDb, Value},
     stats::Latency,
     world::{btc, World},
 };
@@ -38,6 +38,8 @@ pub(crate) struct Guards {
     pub(crate) activity_plan: Vec<String>,
     /// The plan of the day-used query.
     pub(crate) day_plan: Vec<String>,
+    /// The plan of the in-flight query.
+    pub(crate) in_flight_plan: Vec<String>,
 }
 
 /// Inserts rows `[from, to)` of (user, market) pair `pair`: a proposal and a `FILLED`
@@ -162,12 +164,21 @@ pub(crate) async fn guards(
             facts_read,
         });
     }
-    let (activity_plan, day_plan) = plans(&raw, world, users[0], &market).await?;
+    // The store's own queries, as the fact read runs them (crates/store/src/facts.rs).
+    let mut plans = world
+        .store
+        .user_facts_plans(users[0], &market, world.now(), false)
+        .await
+        .during("EXPLAIN of the fact read's history queries")?
+        .into_iter();
+    let mut next_plan = || plans.next().map(|(_, lines)| lines).unwrap_or_default();
+    let (activity_plan, day_plan, in_flight_plan) = (next_plan(), next_plan(), next_plan());
     raw.close().await;
     Ok(Guards {
         levels: out,
         activity_plan,
         day_plan,
+        in_flight_plan,
     })
 }
 
@@ -191,46 +202,4 @@ async fn sample_facts(
         }
     }
     Ok(Latency::of(&times))
-}
-
-/// The fact read's two history queries (crates/store/src/facts.rs), with values inline.
-async fn plans(
-    raw: &RawDb,
-    world: &World,
-    user: UserId,
-    market: &Market,
-) -> Result<(Vec<String>, Vec<String>), BenchError> {
-    let user = user.as_uuid().hyphenated().to_string();
-    let day = world
-        .now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc());
-    let day = day.unwrap_or_else(|| world.now());
-    let (start, end) = if raw.is_sqlite() {
-        (
-            format!("'{}'", sqlite_time(day)),
-            format!("'{}'", sqlite_time(day + chrono::TimeDelta::days(1))),
-        )
-    } else {
-        (
-            format!("timestamptz '{}'", day.to_rfc3339()),
-            format!(
-                "timestamptz '{}'",
-                (day + chrono::TimeDelta::days(1)).to_rfc3339()
-            ),
-        )
-    };
-    let states = "'SUBMITTING', 'SUBMITTED', 'FILLED', 'CANCELED'";
-    // The same shape as the store's query (crates/store/src/facts.rs), for one side.
-    let activity = format!(
-        "SELECT COALESCE(signed_at, created_at) AS last_at FROM trade_executions \
-         WHERE user_id = '{user}' AND market = '{market}' AND side = 'buy' AND state IN ({states}) \
-         ORDER BY COALESCE(signed_at, created_at) DESC LIMIT 1"
-    );
-    let day_used = format!(
-        "SELECT * FROM trade_executions WHERE user_id = '{user}' AND state IN ({states}) \
-         AND COALESCE(signed_at, created_at) >= {start} AND COALESCE(signed_at, created_at) < {end}"
-    );
-    Ok((raw.explain(&activity).await?, raw.explain(&day_used).await?))
 }

@@ -193,33 +193,6 @@ impl RawDb {
         }
     }
 
-    /// The text lines of an `EXPLAIN` (PostgreSQL) / `EXPLAIN QUERY PLAN` (SQLite) of `sql`,
-    /// which must carry its values inline.
-    pub(crate) async fn explain(&self, sql: &str) -> Result<Vec<String>, BenchError> {
-        match self {
-            RawDb::Postgres(pool) => {
-                let rows = sqlx::query(&format!("EXPLAIN {sql}"))
-                    .fetch_all(pool)
-                    .await
-                    .during("EXPLAIN")?;
-                rows.iter()
-                    .map(|r| r.try_get::<String, _>(0))
-                    .collect::<Result<Vec<_>, _>>()
-                    .during("reading the plan")
-            }
-            RawDb::Sqlite(pool) => {
-                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                    .fetch_all(pool)
-                    .await
-                    .during("EXPLAIN QUERY PLAN")?;
-                rows.iter()
-                    .map(|r| r.try_get::<String, _>("detail"))
-                    .collect::<Result<Vec<_>, _>>()
-                    .during("reading the plan")
-            }
-        }
-    }
-
     /// PostgreSQL only: (transactions committed in this database, transaction ids assigned so
     /// far). The first counts every transaction, reads included; the second only those that
     /// wrote (a read-only transaction gets no id). Reading the second assigns one id itself.

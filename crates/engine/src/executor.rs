@@ -192,7 +192,7 @@ impl Executor {
             &self.store,
             &self.clock,
             &preflighted,
-            execution.id,
+            &execution,
             prepared,
         )
         .await

@@ -158,7 +158,7 @@ pub(crate) async fn run(
     let (for_section, snapshot_in) = (intent.clone(), snapshot.clone());
     let now = clock.now();
     let result = store
-        .execution_transition_guarded(execution.id, ExecutionState::Claimed, now, move |facts| {
+        .execution_transition_guarded(execution, ExecutionState::Claimed, now, move |facts| {
             decide(facts, &for_section, &snapshot_in)
                 .err()
                 .map(|refusal| ExecutionEvent::Rejected { refusal })

@@ -17,9 +17,7 @@
 use std::sync::Arc;
 
 use vigil_bitvavo::PreparedOrder;
-use vigil_core::{
-    guard::OrderIntent, Clock, Execution, ExecutionEvent, ExecutionId, ExecutionState, Refusal,
-};
+use vigil_core::{guard::OrderIntent, Clock, Execution, ExecutionEvent, ExecutionState, Refusal};
 use vigil_store::{GuardedTransition, Store, StoreError};
 
 use crate::preflight::{decide, Preflighted};
@@ -58,7 +56,7 @@ pub(crate) async fn commit(
     store: &Store,
     clock: &Arc<dyn Clock>,
     preflighted: &Preflighted<OrderIntent>,
-    execution_id: ExecutionId,
+    execution: &Execution,
     prepared: PreparedOrder,
 ) -> Result<SubmitVerdict, StoreError> {
     let intent = preflighted.intent().clone();
@@ -67,7 +65,7 @@ pub(crate) async fn commit(
     let stamp = prepared.stamp();
     let now = clock.now();
     let result = store
-        .execution_transition_guarded(execution_id, ExecutionState::Claimed, now, move |facts| {
+        .execution_transition_guarded(execution, ExecutionState::Claimed, now, move |facts| {
             Some(match decide(facts, &intent, &snapshot) {
                 Err(refusal) => ExecutionEvent::Rejected { refusal },
                 // The notional depends only on the intent and the preflight's price, so it

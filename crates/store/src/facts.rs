@@ -12,8 +12,8 @@ use chrono::{Duration, NaiveTime};
 use rust_decimal::Decimal;
 use vigil_core::{
     guard::{BalanceFact, GuardFacts, MarketActivity},
-    Asset, Execution, ExecutionId, ExecutionState, Market, MarketRules, Notional, OrderSize,
-    Policy, Price, Side, Timestamp, UserId,
+    Asset, ExecutionId, ExecutionState, Market, MarketRules, Notional, OrderSize, Policy, Price,
+    Side, Timestamp, UserId,
 };
 
 use crate::{
@@ -153,11 +153,68 @@ fn day_start(now: Timestamp) -> Timestamp {
 
 /// What an order counts against the daily cap: its notional (or what filled, if more); for a
 /// canceled order only what filled, since the rest never traded.
-fn counted(e: &Execution) -> Notional {
-    match e.state {
-        ExecutionState::Canceled => e.filled_notional,
-        _ => e.notional.max(e.filled_notional),
+fn counted(state: ExecutionState, notional: Notional, filled: Notional) -> Notional {
+    match state {
+        ExecutionState::Canceled => filled,
+        _ => notional.max(filled),
     }
+}
+
+/// The history queries of [`read`], each served by an index so that its cost follows what it
+/// returns, not the length of the user's history (measured in BENCHMARKS.md, section (e)).
+/// Their state lists must stay textually identical to the partial indexes' predicates
+/// (migrations 0003 and 0004), or SQLite's planner will not use them.
+struct FactQueries {
+    /// The latest order on one side of one market: `$1` user, `$2` market, `$3` excluded
+    /// execution, `$4` side. One row through `trade_executions_order_time_idx`.
+    last_order: String,
+    /// Today's orders of the user on every market, the three columns the cap needs: `$1` user,
+    /// `$2` excluded execution, `$3`..`$4` the UTC day. Through
+    /// `trade_executions_user_order_time_idx`.
+    day_orders: String,
+    /// The user's executions that may hold funds now: `$1` user, `$2` excluded execution, `$3`
+    /// limit. Through `trade_executions_in_flight_idx`.
+    in_flight: &'static str,
+    /// The oldest unknown-outcome execution on one market (asked only when the in-flight list
+    /// was cut at its limit): `$1` user, `$2` market, `$3` excluded execution, `$4` true.
+    unresolved: &'static str,
+}
+
+impl FactQueries {
+    fn new() -> FactQueries {
+        let states = order_states_sql();
+        FactQueries {
+            last_order: format!(
+                "SELECT COALESCE(signed_at, created_at) AS last_at FROM trade_executions \
+                 WHERE user_id = $1 AND market = $2 AND side = $4 AND state IN ({states}) \
+                 AND ($3 IS NULL OR id <> $3) \
+                 ORDER BY COALESCE(signed_at, created_at) DESC LIMIT 1"
+            ),
+            day_orders: format!(
+                "SELECT state, notional, filled_notional FROM trade_executions \
+                 WHERE user_id = $1 AND state IN ({states}) AND ($2 IS NULL OR id <> $2) \
+                 AND COALESCE(signed_at, created_at) >= $3 AND COALESCE(signed_at, created_at) < $4"
+            ),
+            in_flight:
+                "SELECT id, market, side, size_kind, size_value, notional, filled_notional, \
+                 state, outcome_unknown FROM trade_executions \
+                 WHERE user_id = $1 AND state IN ('SUBMITTING', 'SUBMITTED') \
+                 AND ($2 IS NULL OR id <> $2) ORDER BY created_at LIMIT $3",
+            unresolved: "SELECT id FROM trade_executions WHERE user_id = $1 \
+                 AND state IN ('SUBMITTING', 'SUBMITTED') AND market = $2 \
+                 AND state = 'SUBMITTING' AND outcome_unknown = $4 AND ($3 IS NULL OR id <> $3) \
+                 ORDER BY created_at LIMIT 1",
+        }
+    }
+}
+
+/// The oldest unknown-outcome execution on `market` among `in_flight` (which is in claim
+/// order), for I3: such an execution keeps the market blocked.
+fn first_unresolved(in_flight: &[InFlightOrder], market: &Market) -> Option<ExecutionId> {
+    in_flight
+        .iter()
+        .find(|o| o.outcome_unknown && o.state == ExecutionState::Submitting && &o.market == market)
+        .map(|o| o.execution_id)
 }
 
 pub(crate) async fn read(
@@ -167,26 +224,19 @@ pub(crate) async fn read(
     now: Timestamp,
     exclude: Option<ExecutionId>,
 ) -> Result<UserFacts, StoreError> {
+    let queries = FactQueries::new();
     let kill_switches = users::kill_switches_read(conn, user).await?;
     let policy = users::policy_read(conn, user).await?;
     let allowlist = users::allowlist_read(conn, user).await?;
     let exclude = exclude.map(|e| e.as_uuid());
-    let states = order_states_sql();
     let market_text = market.to_string();
 
-    // The latest order on each side: one row per side through the partial expression index
-    // `trade_executions_order_time_idx` (migration 0003), however long the history is.
     let mut activity = MarketActivity::default();
     for side in [Side::Buy, Side::Sell] {
         let last = conn
             .fetch_optional(
                 "user facts: market activity",
-                &format!(
-                    "SELECT COALESCE(signed_at, created_at) AS last_at FROM trade_executions \
-                     WHERE user_id = $1 AND market = $2 AND side = $4 AND state IN ({states}) \
-                     AND ($3 IS NULL OR id <> $3) \
-                     ORDER BY COALESCE(signed_at, created_at) DESC LIMIT 1"
-                ),
+                &queries.last_order,
                 args![user.as_uuid(), market_text.as_str(), exclude, side.as_str()],
             )
             .await?;
@@ -200,63 +250,61 @@ pub(crate) async fn read(
         }
     }
     activity.last_order_at = activity.last_buy_at.max(activity.last_sell_at);
-    activity.unresolved = conn
-        .fetch_optional(
-            "user facts: unresolved",
-            "SELECT id FROM trade_executions WHERE user_id = $1 AND market = $2 \
-             AND state = 'SUBMITTING' AND outcome_unknown = $4 AND ($3 IS NULL OR id <> $3) \
-             ORDER BY created_at LIMIT 1",
-            args![user.as_uuid(), market_text.as_str(), exclude, true],
-        )
-        .await?
-        .map(|row| row.uuid("id").map(ExecutionId::from_uuid))
-        .transpose()?;
 
     let start = day_start(now);
     let today = conn
         .fetch_all(
             "user facts: day used",
-            &format!(
-                "SELECT {} FROM trade_executions WHERE user_id = $1 AND state IN ({states}) \
-                 AND ($2 IS NULL OR id <> $2) \
-                 AND COALESCE(signed_at, created_at) >= $3 AND COALESCE(signed_at, created_at) < $4",
-                rows::EXECUTION_COLUMNS
-            ),
+            &queries.day_orders,
             args![user.as_uuid(), exclude, start, start + Duration::days(1)],
         )
         .await?;
     let mut day_used = Notional::ZERO;
     for row in &today {
-        day_used += counted(&rows::execution(row)?.0);
+        day_used += counted(
+            row.parsed("state")?,
+            rows::notional(row, "notional")?,
+            rows::notional(row, "filled_notional")?,
+        );
     }
 
+    let limit = rows::limit(crate::LIST_LIMIT_MAX);
     let open = conn
         .fetch_all(
             "user facts: in flight",
-            &format!(
-                "SELECT {} FROM trade_executions WHERE user_id = $1 \
-                 AND state IN ('SUBMITTING', 'SUBMITTED') AND ($2 IS NULL OR id <> $2) \
-                 ORDER BY created_at LIMIT $3",
-                rows::EXECUTION_COLUMNS
-            ),
-            args![user.as_uuid(), exclude, rows::limit(crate::LIST_LIMIT_MAX)],
+            queries.in_flight,
+            args![user.as_uuid(), exclude, limit],
         )
         .await?;
     let in_flight = open
         .iter()
         .map(|row| {
-            rows::execution(row).map(|(e, _)| InFlightOrder {
-                execution_id: e.id,
-                market: e.market,
-                side: e.side,
-                size: e.size,
-                notional: e.notional,
-                filled_notional: e.filled_notional,
-                state: e.state,
-                outcome_unknown: e.outcome_unknown,
+            Ok(InFlightOrder {
+                execution_id: ExecutionId::from_uuid(row.uuid("id")?),
+                market: rows::market(row)?,
+                side: row.parsed("side")?,
+                size: rows::size(row)?,
+                notional: rows::notional(row, "notional")?,
+                filled_notional: rows::notional(row, "filled_notional")?,
+                state: row.parsed("state")?,
+                outcome_unknown: row.bool("outcome_unknown")?,
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // Every in-flight execution is in the list unless it was cut at its limit; only then does
+    // the unknown-outcome check need a query of its own.
+    activity.unresolved = if i64::try_from(in_flight.len()).unwrap_or(i64::MAX) < limit {
+        first_unresolved(&in_flight, market)
+    } else {
+        conn.fetch_optional(
+            "user facts: unresolved",
+            queries.unresolved,
+            args![user.as_uuid(), market_text.as_str(), exclude, true],
+        )
+        .await?
+        .map(|row| row.uuid("id").map(ExecutionId::from_uuid))
+        .transpose()?
+    };
 
     Ok(UserFacts {
         user_id: user,
@@ -269,6 +317,80 @@ pub(crate) async fn read(
         day_used,
         in_flight,
     })
+}
+
+/// The database's plan of each history query of [`read`] (name, plan lines), for the
+/// benchmark's report and the test that keeps them on their indexes. With `prefer_indexes`,
+/// PostgreSQL plans with sequential scans disabled, which shows whether an index CAN serve the
+/// query (on a small table it would rightly prefer a scan); SQLite ignores it.
+pub(crate) async fn plans(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    market: &Market,
+    now: Timestamp,
+    prefer_indexes: bool,
+) -> Result<Vec<(&'static str, Vec<String>)>, StoreError> {
+    let postgres = conn.kind() == crate::BackendKind::Postgres;
+    if postgres && prefer_indexes {
+        conn.execute(
+            "user facts: plan setting",
+            "SET enable_seqscan = off",
+            args![],
+        )
+        .await?;
+    }
+    let plans = explain(conn, user, market, now).await;
+    if postgres && prefer_indexes {
+        // The connection goes back to the pool: leave it as it was, whatever EXPLAIN did.
+        conn.execute("user facts: plan setting", "RESET enable_seqscan", args![])
+            .await?;
+    }
+    plans
+}
+
+async fn explain(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    market: &Market,
+    now: Timestamp,
+) -> Result<Vec<(&'static str, Vec<String>)>, StoreError> {
+    let queries = FactQueries::new();
+    let (prefix, column) = match conn.kind() {
+        crate::BackendKind::Postgres => ("EXPLAIN", "QUERY PLAN"),
+        crate::BackendKind::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+    };
+    let start = day_start(now);
+    let none: Option<uuid::Uuid> = None;
+    let market_text = market.to_string();
+    let explained = [
+        (
+            "last order per side",
+            queries.last_order.as_str(),
+            args![user.as_uuid(), market_text.as_str(), none, "buy"],
+        ),
+        (
+            "day used",
+            queries.day_orders.as_str(),
+            args![user.as_uuid(), none, start, start + Duration::days(1)],
+        ),
+        (
+            "in flight",
+            queries.in_flight,
+            args![user.as_uuid(), none, rows::limit(crate::LIST_LIMIT_MAX)],
+        ),
+    ];
+    let mut plans = Vec::new();
+    for (name, sql, arguments) in explained {
+        let found = conn
+            .fetch_all("user facts: plan", &format!("{prefix} {sql}"), arguments)
+            .await?;
+        let lines = found
+            .iter()
+            .map(|row| row.text(column))
+            .collect::<Result<Vec<_>, _>>()?;
+        plans.push((name, lines));
+    }
+    Ok(plans)
 }
 
 #[cfg(test)]
@@ -287,6 +409,34 @@ mod tests {
             DateTime::parse_from_rfc3339("2024-03-10T00:00:00Z")
                 .unwrap()
                 .to_utc()
+        );
+    }
+
+    #[test]
+    fn i3_the_first_unknown_outcome_on_the_market_blocks_it() {
+        let order = |market: &str, state, outcome_unknown| InFlightOrder {
+            execution_id: ExecutionId::new(),
+            market: Market::parse(market).unwrap(),
+            side: Side::Buy,
+            size: OrderSize::Quote(Notional::from_whole(10)),
+            notional: Notional::from_whole(10),
+            filled_notional: Notional::ZERO,
+            state,
+            outcome_unknown,
+        };
+        let btc = Market::parse("BTC-EUR").unwrap();
+        let list = vec![
+            order("BTC-EUR", ExecutionState::Submitted, false),
+            order("ETH-EUR", ExecutionState::Submitting, true),
+            order("BTC-EUR", ExecutionState::Submitting, false),
+            order("BTC-EUR", ExecutionState::Submitting, true),
+            order("BTC-EUR", ExecutionState::Submitting, true),
+        ];
+        assert_eq!(first_unresolved(&list, &btc), Some(list[3].execution_id));
+        assert_eq!(first_unresolved(&list[..3], &btc), None);
+        assert_eq!(
+            first_unresolved(&list, &Market::parse("ETH-EUR").unwrap()),
+            Some(list[1].execution_id)
         );
     }
 

@@ -45,7 +45,7 @@ pub(crate) fn size_columns(size: &OrderSize) -> (&'static str, Decimal) {
     }
 }
 
-fn size(row: &Row) -> Result<OrderSize, StoreError> {
+pub(crate) fn size(row: &Row) -> Result<OrderSize, StoreError> {
     let value = row.decimal("size_value")?;
     match row.text("size_kind")?.as_str() {
         "quote" => Notional::positive("size_value", value)
@@ -61,7 +61,7 @@ fn size(row: &Row) -> Result<OrderSize, StoreError> {
     }
 }
 
-fn notional(row: &Row, column: &str) -> Result<Notional, StoreError> {
+pub(crate) fn notional(row: &Row, column: &str) -> Result<Notional, StoreError> {
     Notional::non_negative(column, row.decimal(column)?).map_err(|e| StoreError::invalid(column, e))
 }
 
@@ -71,7 +71,7 @@ fn opt_price(row: &Row, column: &str) -> Result<Option<Price>, StoreError> {
         .transpose()
 }
 
-fn market(row: &Row) -> Result<Market, StoreError> {
+pub(crate) fn market(row: &Row) -> Result<Market, StoreError> {
     let text = row.text("market")?;
     Market::parse(&text).map_err(|e| StoreError::invalid("market", e))
 }

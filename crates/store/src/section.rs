@@ -143,11 +143,33 @@ impl Store {
             .map_err(|e| self.classify(e))
     }
 
-    /// The guarded transition: inside ONE per-user section, reads the execution (which must be
+    /// The database's plan of each history query the fact read runs (query name, plan lines),
+    /// as [`Store::user_facts_read`] would run them for `user` on `market` at `now`: the
+    /// benchmark reports them, and a test keeps each on its index. With `prefer_indexes`,
+    /// PostgreSQL plans with sequential scans disabled, to show that an index CAN serve each
+    /// query even on a table too small for the planner to want it (SQLite ignores it).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn user_facts_plans(
+        &self,
+        user: UserId,
+        market: &Market,
+        now: Timestamp,
+        prefer_indexes: bool,
+    ) -> Result<Vec<(&'static str, Vec<String>)>, StoreError> {
+        let mut pooled = self.acquire().await?;
+        facts::plans(&mut pooled.conn(), user, market, now, prefer_indexes)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The guarded transition: inside ONE per-user section, re-reads `execution` (which must be
     /// in `expected`) and the user's facts for its market at `now` (excluding the execution,
     /// counting in-flight ones), calls `decide`, and applies the event it returns by
     /// compare-and-set (`None`: nothing is written). `decide` must be a pure function of the
-    /// facts; it may run more than once if the section is retried.
+    /// facts; it may run more than once if the section is retried. Only the id, user and
+    /// market of `execution` are used (they never change); its state is read inside the section.
     ///
     /// # Errors
     /// [`StoreError::ExecutionConflict`] when the execution is not in `expected`;
@@ -155,7 +177,7 @@ impl Store {
     /// [`StoreError::NotFound`] for an unknown execution.
     pub async fn execution_transition_guarded<D>(
         &self,
-        id: ExecutionId,
+        execution: &Execution,
         expected: ExecutionState,
         now: Timestamp,
         decide: D,
@@ -163,10 +185,7 @@ impl Store {
     where
         D: Fn(&UserFacts) -> Option<ExecutionEvent> + Send + Sync + 'static,
     {
-        // The user and market of an execution never change, so reading them before taking the
-        // lock is safe; the state is re-read inside the section.
-        let owner = self.execution_get(id).await?;
-        let (user, market) = (owner.user_id, owner.market);
+        let (id, user, market) = (execution.id, execution.user_id, execution.market.clone());
         let decide = std::sync::Arc::new(decide);
         self.user_section(user, move |txn| {
             let (decide, market) = (decide.clone(), market.clone());

@@ -27,6 +27,7 @@ contract_tests!(
     i3_unknown_outcome_blocks_the_market_in_the_facts,
     facts_count_in_flight_orders_and_exclude_the_execution_itself,
     section_of_an_unknown_user_is_not_found,
+    facts_history_queries_stay_on_their_indexes,
 );
 
 async fn sections_of_one_user_never_overlap(store: Store) {
@@ -127,11 +128,11 @@ async fn i6_twenty_concurrent_guarded_submits_make_one_in_flight_order(store: St
     let tasks: Vec<_> = executions
         .iter()
         .map(|e| {
-            let (store, id) = (store.clone(), e.id);
+            let (store, e) = (store.clone(), e.clone());
             tokio::spawn(async move {
                 store
                     .execution_transition_guarded(
-                        id,
+                        &e,
                         ExecutionState::Claimed,
                         at,
                         cooldown_decide(at),
@@ -184,10 +185,10 @@ async fn i7_daily_cap_counts_in_flight_orders_under_concurrency(store: Store) {
     let tasks: Vec<_> = executions
         .iter()
         .map(|e| {
-            let (store, id) = (store.clone(), e.id);
+            let (store, e) = (store.clone(), e.clone());
             tokio::spawn(async move {
                 store
-                    .execution_transition_guarded(id, ExecutionState::Claimed, at, move |facts| {
+                    .execution_transition_guarded(&e, ExecutionState::Claimed, at, move |facts| {
                         (facts.day_used + eur(10) <= cap).then(|| submit(at, eur(10)))
                     })
                     .await
@@ -226,7 +227,7 @@ async fn i4_guarded_transition_rereads_the_kill_switch(store: Store) {
         .await
         .unwrap();
     let outcome = store
-        .execution_transition_guarded(execution.id, ExecutionState::Claimed, t0(), |facts| {
+        .execution_transition_guarded(&execution, ExecutionState::Claimed, t0(), |facts| {
             (!facts.kill_switches.any()).then(|| submit(facts.now, eur(10)))
         })
         .await
@@ -240,7 +241,7 @@ async fn i4_guarded_transition_rereads_the_kill_switch(store: Store) {
     );
     // A guarded transition from the wrong state is a conflict carrying the truth.
     let err = store
-        .execution_transition_guarded(execution.id, ExecutionState::Submitting, t0(), |_| None)
+        .execution_transition_guarded(&execution, ExecutionState::Submitting, t0(), |_| None)
         .await
         .unwrap_err();
     assert!(
@@ -354,4 +355,37 @@ async fn section_of_an_unknown_user_is_not_found(store: Store) {
         matches!(err, StoreError::NotFound { what: "user", .. }),
         "{err:?}"
     );
+}
+
+/// The fact read's cost must follow what it returns, not the user's history (BENCHMARKS.md,
+/// section (e)): each of its history queries can be served by its own partial index (a query
+/// whose state list drifts from the index predicate would lose it, on SQLite silently).
+async fn facts_history_queries_stay_on_their_indexes(store: Store) {
+    let alice = user(&store, "alice").await;
+    for n in 0..6 {
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        let e = claimed(&store, &alice, "BTC-EUR", side, t0()).await;
+        let at = t0() + Duration::seconds(n);
+        store
+            .execution_transition(e.id, ExecutionState::Claimed, &submit(at, eur(10)), at)
+            .await
+            .unwrap();
+    }
+    store.analyze().await.unwrap();
+    let plans = store
+        .user_facts_plans(alice.id, &market("BTC-EUR"), t0(), true)
+        .await
+        .unwrap();
+    let names: Vec<_> = plans.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["last order per side", "day used", "in flight"]);
+    for ((name, plan), index) in plans.iter().zip([
+        "trade_executions_order_time_idx",
+        "trade_executions_user_order_time_idx",
+        "trade_executions_in_flight_idx",
+    ]) {
+        assert!(
+            plan.iter().any(|line| line.contains(index)),
+            "the {name} query is not planned on {index}: {plan:#?}"
+        );
+    }
 }
