@@ -153,6 +153,10 @@ pub(crate) struct StoreInner {
     options: StoreOptions,
     jitter: Mutex<StdRng>,
     transient_retries: AtomicU64,
+    /// SQLite only: this process's write transactions queue here (first come, first served)
+    /// before `BEGIN IMMEDIATE`, instead of polling SQLite's lock in its busy handler, whose
+    /// growing sleeps leave the lock idle while writers wait (see `txn_retry.rs`).
+    sqlite_writers: tokio::sync::Mutex<()>,
 }
 
 impl StoreInner {
@@ -222,6 +226,7 @@ impl Store {
                 jitter: Mutex::new(StdRng::seed_from_u64(options.jitter_seed)),
                 options,
                 transient_retries: AtomicU64::new(0),
+                sqlite_writers: tokio::sync::Mutex::new(()),
             }),
         })
     }

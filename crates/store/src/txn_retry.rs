@@ -14,7 +14,12 @@
 //!   its busy timeout cannot help). SQLite has one writer at a time, so every write transaction,
 //!   and every per-user section, is serialized with every other one: different users' sections
 //!   do NOT run in parallel there. That is correct, only slower; PostgreSQL is the back end for
-//!   parallelism.
+//!   parallelism. Within one process, write transactions first queue on the store's own async
+//!   lock (FIFO) and only then `BEGIN IMMEDIATE`: waiting in SQLite's busy handler instead means
+//!   sleeping in growing steps (up to 100 ms) while the lock may already be free, which cost
+//!   many concurrent writers (scheduler workers, users) up to half their throughput
+//!   (BENCHMARKS.md). Other processes on the same file (a `vigil` command beside `vigil run`)
+//!   still meet the busy timeout, as before.
 //! - PostgreSQL: `BEGIN` (READ COMMITTED); a per-user section then takes
 //!   `SELECT ... FROM users WHERE id = $1 FOR UPDATE` as its first statement, which serializes
 //!   sections of one user across every Vigil instance sharing the database while leaving other
@@ -190,11 +195,18 @@ async fn lock_user(txn: &mut StoreTxn, user: UserId) -> Result<(), StoreError> {
     }
 }
 
-/// One attempt: begin, (lock), body, commit; rollback on every error path.
-async fn attempt<T, F>(pool: &Pool, mode: TxnMode, body: &mut F) -> Result<T, StoreError>
+/// One attempt: (queue for SQLite's write lock), begin, (lock), body, commit; rollback on every
+/// error path.
+async fn attempt<T, F>(store: &StoreInner, mode: TxnMode, body: &mut F) -> Result<T, StoreError>
 where
     F: for<'t> FnMut(&'t mut StoreTxn) -> TxnBody<'t, T>,
 {
+    let pool = &store.pool;
+    // Held until this attempt has committed or rolled back (dropped at the end of the scope).
+    let _queued = match pool {
+        Pool::Sqlite(_) => Some(store.sqlite_writers.lock().await),
+        Pool::Postgres(_) => None,
+    };
     let mut txn = begin(pool)
         .await
         .map_err(StoreError::db("begin transaction"))?;
@@ -238,7 +250,7 @@ where
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let error = match attempt(&store.pool, mode, &mut body).await {
+        let error = match attempt(store, mode, &mut body).await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
