@@ -50,7 +50,7 @@ pub use config::{
     SimConfig, DEMO_ACCOUNT, DEMO_TRADE_KEY, DEMO_TRADE_SECRET, DEMO_VIEW_KEY, DEMO_VIEW_SECRET,
 };
 pub use error::{ApiError, SimError};
-pub use exchange::{Balance, OrderLogEntry};
+pub use exchange::{Balance, OrderLogEntry, RequestTiming};
 pub use faults::{FaultKind, FaultPlan, FaultRule};
 
 use exchange::Exchange;

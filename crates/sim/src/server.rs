@@ -1,6 +1,11 @@
 //! The HTTP/1.1 server: accept loop, per-connection tasks, and the life of one request
 //! (count → faults → rate limit → authentication → permission → handler → after-faults).
 //!
+//! Every request notes the monotonic instant it reached [`handle`] (its HTTP head read, nothing
+//! else) and, when it created an order, the instant its answer was built; both are kept on the
+//! order ([`crate::RequestTiming`], in the in-process order log) so a benchmark can tell the
+//! order's arrival and the simulator's own handling time apart from the client's.
+//!
 //! hyper is used directly rather than through a router so that a request's raw target, raw body
 //! and peer address are at hand (signatures cover the raw target) and so that a fault can close a
 //! connection without any response: the service returns an error and hyper drops the connection.
@@ -9,7 +14,11 @@
 //! every connection is asked to finish its current request and close, and the loop waits (at
 //! most a few seconds) for them before aborting the stragglers.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -182,6 +191,8 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Reply, DropConnection> {
+    // First thing: the arrival, before the body is read or anything is parsed or checked.
+    let arrived = Instant::now();
     let (parts, body) = req.into_parts();
     let bucket = {
         let headers = AccessHeaders::read(&parts.headers);
@@ -252,9 +263,15 @@ async fn handle(
         let now = ex.now_ms();
         let server_now = now + decision.skew_ms;
         ex.settle(now);
-        carry_out(
+        let first_new_order = ex.order_count();
+        let reply = carry_out(
             &mut ex, &route, &parts, &target, &query, &body, &bucket, now, server_now,
-        )
+        );
+        if ex.order_count() > first_new_order {
+            let answered = Instant::now();
+            ex.record_request_timing(first_new_order, crate::RequestTiming { arrived, answered });
+        }
+        reply
     };
     match decision.after {
         None => Ok(reply),

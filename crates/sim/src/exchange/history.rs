@@ -5,6 +5,12 @@
 //! leaves open how long the real exchange keeps them; see docs/simulator.md). When several orders
 //! used the same `clientOrderId` (reuse is allowed once the earlier one is closed), the open one
 //! is returned, else the newest.
+//!
+//! Each log entry also carries, for in-process users only, the monotonic instants at which the
+//! create request that placed the order arrived and its answer was ready ([`RequestTiming`]):
+//! the admin API's JSON skips them (an `Instant` means nothing outside the process).
+
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -16,6 +22,28 @@ use super::{
     Caller, Exchange,
 };
 use crate::error::ApiError;
+
+/// When the create request that placed an order reached the simulator and when its answer was
+/// ready, on the monotonic clock of the simulator's process (`std::time::Instant`, not the sim
+/// clock): comparable with other `Instant`s of the same process, meaningless across processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTiming {
+    /// The request reached the simulator's request handler: its HTTP head was read, its body
+    /// not yet, nothing parsed, checked or authenticated.
+    pub arrived: Instant,
+    /// The answer (the order's JSON, with its headers) was built, before any injected
+    /// after-fault (a delay, a replaced error, a dropped connection) and before it was written
+    /// to the socket.
+    pub answered: Instant,
+}
+
+impl RequestTiming {
+    /// The simulator's own handling of the request: `answered - arrived`.
+    #[must_use]
+    pub fn handling(&self) -> Duration {
+        self.answered.saturating_duration_since(self.arrived)
+    }
+}
 
 /// One entry of the admin order log: every order the simulator accepted, with who placed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +83,10 @@ pub struct OrderLogEntry {
     pub filled_amount_quote: Decimal,
     /// Fees paid.
     pub fee_paid: Decimal,
+    /// When the create request arrived and its answer was ready (in-process users only; not in
+    /// the admin API's JSON). `None` for an entry read back from JSON.
+    #[serde(skip)]
+    pub request: Option<RequestTiming>,
 }
 
 impl Exchange {
@@ -181,6 +213,19 @@ impl Exchange {
         Ok(Value::Array(out))
     }
 
+    /// How many orders were ever accepted (the index the next one gets).
+    pub(crate) fn order_count(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Records `timing` on every order accepted from index `from` on (the orders one request
+    /// created, while the state lock was held).
+    pub(crate) fn record_request_timing(&mut self, from: usize, timing: RequestTiming) {
+        for o in self.orders.iter_mut().skip(from) {
+            o.request = Some(timing);
+        }
+    }
+
     /// Every order ever accepted, oldest first.
     pub(crate) fn order_log(&self) -> Vec<OrderLogEntry> {
         self.orders
@@ -203,6 +248,7 @@ impl Exchange {
                 filled_amount: o.filled_amount,
                 filled_amount_quote: o.filled_amount_quote,
                 fee_paid: o.fee_paid,
+                request: o.request,
             })
             .collect()
     }

@@ -27,7 +27,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use history::OrderLogEntry;
+pub use history::{OrderLogEntry, RequestTiming};
 
 use crate::{
     config::{FeeConfig, MarketConfig, Permission, SimConfig},

@@ -76,6 +76,8 @@ pub(crate) struct Order {
     pub(crate) hold: Decimal,
     pub(crate) hold_asset: String,
     pub(crate) fills: Vec<usize>,
+    /// When the create request arrived and was answered (set by the server after the handler).
+    pub(crate) request: Option<super::RequestTiming>,
 }
 
 /// One fill of an order.
@@ -451,6 +453,7 @@ impl Exchange {
             hold: Decimal::ZERO,
             hold_asset,
             fills: Vec::new(),
+            request: None,
         });
         self.order_index.insert((market, id), idx);
         tracing::info!(order_id = %id, market = %self.markets[market].cfg.market, %side, order_type, "order accepted");

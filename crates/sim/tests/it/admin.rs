@@ -1,5 +1,7 @@
 //! The admin API over HTTP (loopback only): order log, request counter, balances, price,
-//! faults and reset.
+//! faults and reset; and the in-process order log's record of when each create arrived.
+
+use std::{collections::BTreeSet, time::Instant};
 
 use reqwest::Method;
 use rust_decimal_macros::dec;
@@ -98,4 +100,70 @@ async fn handle_stops_the_server() {
     let http = sim.http.clone();
     sim.handle.stop().await.unwrap();
     assert!(http.get(format!("{base}/v2/time")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn the_order_log_records_when_each_create_arrived_and_was_answered() {
+    let sim = spawn().await;
+    let before = Instant::now();
+    sim.limit("buy", "0.001", "50000", None).await.ok();
+    // A refused create (216: the balance is short) places no order and records nothing.
+    sim.limit("buy", "1", "50000", None).await.error(216, 400);
+    sim.limit("buy", "0.001", "50000", None).await.ok();
+    let after = Instant::now();
+    let log = sim.handle.order_log();
+    assert_eq!(log.len(), 2);
+    let timings: Vec<_> = log
+        .iter()
+        .map(|entry| {
+            entry
+                .request
+                .expect("every accepted order has its request timing")
+        })
+        .collect();
+    for t in &timings {
+        assert!(before <= t.arrived, "arrived before the client sent it");
+        assert!(t.arrived <= t.answered, "answered before it arrived: {t:?}");
+        assert!(
+            t.answered <= after,
+            "answered after the client had the answer"
+        );
+        assert_eq!(t.handling(), t.answered - t.arrived);
+    }
+    assert!(
+        timings[0].answered <= timings[1].arrived,
+        "sequential creates: the second arrived after the first was answered"
+    );
+    // The admin API's JSON keeps exactly its documented fields: the timing is in-process only.
+    let orders = admin(&sim, Method::GET, "/_sim/orders", None).await;
+    let keys: BTreeSet<&str> = orders[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let documented: BTreeSet<&str> = [
+        "orderId",
+        "market",
+        "clientOrderId",
+        "operatorId",
+        "apiKey",
+        "account",
+        "created",
+        "updated",
+        "side",
+        "orderType",
+        "amount",
+        "amountQuote",
+        "price",
+        "status",
+        "filledAmount",
+        "filledAmountQuote",
+        "feePaid",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, documented);
+    let read_back: Vec<vigil_sim::OrderLogEntry> = serde_json::from_value(orders).unwrap();
+    assert!(read_back.iter().all(|e| e.request.is_none()));
 }
