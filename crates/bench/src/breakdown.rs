@@ -1,6 +1,9 @@
 //! Where an execute's time goes: a step hook (the engine's `StepHooks` seam, which tests use to
 //! pause and crash) that records when each step boundary is reached, so the order path splits
-//! into claim, preflight, `SUBMITTING`, send and record.
+//! into claim, preflight, `SUBMITTING`, send and record; and the simulator's own record of when
+//! each execution's order arrived and was answered (`vigil_sim::RequestTiming`, monotonic
+//! instants of this same process), so the order's arrival and Vigil's own time are measured per
+//! execution rather than by subtracting medians.
 
 use std::{
     sync::{Arc, Mutex},
@@ -11,6 +14,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use vigil_core::Execution;
 use vigil_engine::{HookAction, Step, StepHooks};
+use vigil_sim::RequestTiming;
 
 use crate::stats::Latency;
 
@@ -100,6 +104,54 @@ impl Segments {
     }
 }
 
+/// Per execution, against the simulator's record of its order.
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals {
+    to_sim: Vec<Duration>,
+    handling: Vec<Duration>,
+    back: Vec<Duration>,
+    own: Vec<Duration>,
+}
+
+/// The order's arrival at the simulator and Vigil's own time, from the simulator's record.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Arrival {
+    /// The execute call until the order's create request reached the simulator's handler.
+    pub(crate) to_sim: Latency,
+    /// The simulator's own handling of the create: arrived until its answer was built.
+    pub(crate) sim_handling: Latency,
+    /// The simulator's answer ready until `execute` returned (the answer's way back, its
+    /// parsing, and recording `SUBMITTED`).
+    pub(crate) answer_to_submitted: Latency,
+    /// The execute call until `SUBMITTED` committed, minus the simulator's handling of that
+    /// execution's order (the reads' round trips and the HTTP transport stay in).
+    pub(crate) vigil_own: Latency,
+}
+
+impl Arrivals {
+    /// Adds one execute that started at `start` and returned at `end`, whose order the
+    /// simulator recorded as `timing`.
+    pub(crate) fn add(&mut self, start: Instant, end: Instant, timing: RequestTiming) {
+        let handling = timing.handling();
+        self.to_sim
+            .push(timing.arrived.saturating_duration_since(start));
+        self.handling.push(handling);
+        self.back
+            .push(end.saturating_duration_since(timing.answered));
+        self.own.push((end - start).saturating_sub(handling));
+    }
+
+    /// The summary.
+    pub(crate) fn summary(&self) -> Arrival {
+        Arrival {
+            to_sim: Latency::of(&self.to_sim),
+            sim_handling: Latency::of(&self.handling),
+            answer_to_submitted: Latency::of(&self.back),
+            vigil_own: Latency::of(&self.own),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +181,26 @@ mod tests {
         let mut segments = Segments::default();
         segments.add(start, &[(Step::AfterClaim, start)], start);
         assert_eq!(segments.summary().claim.samples, 0);
+    }
+
+    #[test]
+    fn arrivals_subtract_each_orders_own_handling() {
+        let start = Instant::now();
+        let ms = |n| start + Duration::from_millis(n);
+        let mut arrivals = Arrivals::default();
+        arrivals.add(
+            start,
+            ms(10),
+            RequestTiming {
+                arrived: ms(4),
+                answered: ms(7),
+            },
+        );
+        let a = arrivals.summary();
+        assert_eq!(
+            [a.to_sim, a.sim_handling, a.answer_to_submitted, a.vigil_own].map(|l| l.p50_us),
+            [4_000, 3_000, 3_000, 7_000]
+        );
     }
 
     #[test]

@@ -1,22 +1,31 @@
 //! `vigil-bench`: Vigil's benchmark harness (issue 7). Against the simulator in-process at zero
 //! added latency and a fresh database per back end, it measures (a) the order path's latency
-//! beside a bare signed create, (b) executions per second at 1, 8 and 32 users beside the
-//! database's bare one-row commits, (c) the retry storm (exits non-zero unless exactly one
-//! order), (d) the scheduler's lease loop beside a bare claim loop, (e) the preflight fact read
-//! as history grows, with its plans, and (f) the client's orders per second beside the Python
-//! SDK. It prints tables and writes a JSON report and a markdown one next to it.
+//! beside a bare signed create, split at the engine's step boundaries and, per execution, at the
+//! instant the simulator recorded the order's arrival (the call until the order arrived, the
+//! simulator's own handling of it, and the execute minus that handling: Vigil's own time), (b)
+//! executions per second at 1, 8 and 32 users beside the database's bare one-row commits, (c)
+//! the retry storm (exits non-zero unless exactly one order), (d) the scheduler's lease loop
+//! beside a bare claim loop, (e) the preflight fact read as history grows, with its plans, and
+//! (f) the client's orders per second beside the Python SDK. Once per run (on SQLite, whatever
+//! `--backend` says), (g) measures the peak RSS of the real `vigil run --paper` process, started
+//! as a child from the `vigil` binary next to this one (build it first: `cargo build [--release]
+//! -p vigil-cli`), as executions through its HTTP API accumulate (10,000; 200 with `--quick`).
+//! It prints tables and writes a JSON report and a markdown one next to it.
 //!
 //! Benchmarks never assert on time: the only failing checks are correctness ones (one order
-//! per proposal, every job leased once, every execution placed).
+//! per proposal, every job leased once, every execution placed and its order in the
+//! simulator's log, a clean stop of `vigil run` on SIGTERM).
 //!
 //! ```text
-//! cargo run --release -p vigil-bench -- [--quick] [--backend sqlite|postgres|both] [--out FILE]
+//! cargo build [--release] -p vigil-cli   # (g) runs target/<profile>/vigil
+//! cargo run [--release] -p vigil-bench -- [--quick] [--backend sqlite|postgres|both] [--out FILE] [--million]
 //! ```
 
 mod breakdown;
 mod client;
 mod error;
 mod guards;
+mod memory;
 mod order_path;
 mod raw;
 mod report;
@@ -75,6 +84,9 @@ struct Sizes {
     jobs: usize,
     facts: usize,
     orders: usize,
+    /// (g) executions through `vigil run --paper`'s API, and how many in flight.
+    memory_executions: usize,
+    memory_streams: usize,
 }
 
 impl Sizes {
@@ -89,6 +101,8 @@ impl Sizes {
                 jobs: 64,
                 facts: 30,
                 orders: 50,
+                memory_executions: 200,
+                memory_streams: 4,
             }
         } else {
             Sizes {
@@ -100,6 +114,8 @@ impl Sizes {
                 jobs: 1_000,
                 facts: 300,
                 orders: 500,
+                memory_executions: 10_000,
+                memory_streams: 4,
             }
         }
     }
@@ -184,6 +200,9 @@ async fn run(args: Args) -> Result<(), BenchError> {
             report.backends.push(r);
         }
     }
+    eprintln!("== (g) memory of vigil run --paper (SQLite)");
+    report.paper_run_memory =
+        Some(memory::memory(sizes.memory_executions, sizes.memory_streams).await?);
     let markdown = report.markdown();
     println!("{markdown}");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -1,9 +1,15 @@
 //! The order path: (a) latency of one execute, beside a bare signed create against the same
-//! simulator; (b) executions per second at 1, 8 and 32 concurrent users beside the database's
-//! bare one-row insert commits at the same concurrency; (c) the retry storm, 1,000 concurrent
-//! executes of one proposal, which must place exactly one order.
+//! simulator, split at the engine's step boundaries and, per execution, at the instants the
+//! simulator recorded for the order's create request (its arrival, its answer ready; Vigil's own
+//! time is the execute minus that order's handling); (b) executions per second at 1, 8 and 32
+//! concurrent users beside the database's bare one-row insert commits at the same concurrency;
+//! (c) the retry storm, 1,000 concurrent executes of one proposal, which must place exactly one
+//! order.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use futures::future::join_all;
 use serde::Serialize;
@@ -12,7 +18,7 @@ use vigil_core::{ClientOrderId, Notional, OrderSize, Side};
 use vigil_engine::ExecutionOutcome;
 
 use crate::{
-    breakdown::{Breakdown, Segments, StepTimer},
+    breakdown::{Arrival, Arrivals, Breakdown, Segments, StepTimer},
     error::{BenchError, During},
     raw::{RawDb, Value},
     stats::{per_second, Latency},
@@ -30,6 +36,9 @@ pub(crate) struct OrderPath {
     pub(crate) bare_reads: Latency,
     /// The execute's segments, between the engine's step boundaries.
     pub(crate) breakdown: Breakdown,
+    /// Per execution, from the simulator's record of its order: the call until the order
+    /// arrived, the simulator's handling, and the execute minus that handling.
+    pub(crate) arrival: Arrival,
     /// Simulator HTTP requests per execute (from its request counters).
     pub(crate) requests_per_execute: u64,
     /// `execute` p50 minus (create p50 + reads p50): Vigil's own time, at the median.
@@ -73,6 +82,7 @@ pub(crate) async fn order_path(world: &World, n: usize) -> Result<OrderPath, Ben
     let timer = StepTimer::new();
     let timed = world.executor.clone().with_hooks(timer.clone());
     let mut segments = Segments::default();
+    let mut runs = Vec::with_capacity(n);
     let before = total_requests(world);
     for _ in 0..n {
         let p = world.approved(user).await?;
@@ -83,8 +93,12 @@ pub(crate) async fn order_path(world: &World, n: usize) -> Result<OrderPath, Ben
         execute.push(end - start);
         segments.add(start, &timer.take(), end);
         placed(&outcome)?;
+        if let ExecutionOutcome::Placed(e) = &outcome {
+            runs.push((start, end, e.client_order_id.to_string()));
+        }
     }
     let requests = total_requests(world) - before;
+    let arrival = arrivals(world, &runs)?;
     let mut bare_create = Vec::with_capacity(n);
     let mut bare_reads = Vec::with_capacity(n);
     for _ in 0..n {
@@ -124,6 +138,7 @@ pub(crate) async fn order_path(world: &World, n: usize) -> Result<OrderPath, Ben
     let exchange = bare_create.p50_us + bare_reads.p50_us;
     Ok(OrderPath {
         breakdown: segments.summary(),
+        arrival,
         requests_per_execute: requests / u64::try_from(n.max(1)).unwrap_or(1),
         overhead_p50_us: execute.p50_us.saturating_sub(exchange),
         overhead_p99_us: execute.p99_us.saturating_sub(exchange),
@@ -131,6 +146,35 @@ pub(crate) async fn order_path(world: &World, n: usize) -> Result<OrderPath, Ben
         bare_create,
         bare_reads,
     })
+}
+
+/// Matches each timed execute (start, end, clientOrderId) with the simulator's record of its
+/// order. Every placed order must be in the log with its request timing.
+fn arrivals(world: &World, runs: &[(Instant, Instant, String)]) -> Result<Arrival, BenchError> {
+    let log: HashMap<String, _> = world
+        .sim
+        .handle
+        .order_log()
+        .into_iter()
+        .filter_map(|o| Some((o.client_order_id?, o.request)))
+        .collect();
+    let mut arrivals = Arrivals::default();
+    for (start, end, coid) in runs {
+        match log.get(coid) {
+            Some(Some(timing)) => arrivals.add(*start, *end, *timing),
+            Some(None) => {
+                return Err(BenchError::Invariant(format!(
+                    "the simulator logged order {coid} without its request timing"
+                )))
+            }
+            None => {
+                return Err(BenchError::Invariant(format!(
+                    "a placed execution's order {coid} is not in the simulator's log"
+                )))
+            }
+        }
+    }
+    Ok(arrivals.summary())
 }
 
 /// (b) One concurrency level's throughput.

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::{
     client::ClientRates,
     guards::Guards,
+    memory::Memory,
     order_path::{OrderPath, Storm, Throughput, TxCost},
     scheduler::SchedulerLevel,
     stats::{ms, percent},
@@ -47,6 +48,8 @@ pub(crate) struct Report {
     pub(crate) memory: String,
     /// Per back end.
     pub(crate) backends: Vec<BackendReport>,
+    /// (g), once per run (SQLite): the RSS of `vigil run --paper`.
+    pub(crate) paper_run_memory: Option<Memory>,
 }
 
 fn met(ok: bool) -> &'static str {
@@ -73,6 +76,7 @@ impl Report {
             cpus: std::thread::available_parallelism().map_or(0, usize::from),
             memory,
             backends: Vec::new(),
+            paper_run_memory: None,
         }
     }
 
@@ -87,6 +91,9 @@ impl Report {
         );
         for b in &self.backends {
             b.markdown(&mut s);
+        }
+        if let Some(m) = &self.paper_run_memory {
+            memory_markdown(m, &mut s);
         }
         s
     }
@@ -112,8 +119,22 @@ impl BackendReport {
             o.execute.samples
         );
         let _ = writeln!(s, "| what | p50 | p99 | max |\n|---|---|---|---|");
+        let a = &o.arrival;
         for (name, l) in [
             ("execute → SUBMITTED committed", &o.execute),
+            ("execute call → order arrived at the simulator", &a.to_sim),
+            (
+                "order arrived → answer ready (the simulator's own handling)",
+                &a.sim_handling,
+            ),
+            (
+                "answer ready → SUBMITTED committed, execute returns",
+                &a.answer_to_submitted,
+            ),
+            (
+                "execute → SUBMITTED committed − that order's handling (Vigil's own time)",
+                &a.vigil_own,
+            ),
             ("bare signed create (sim round trip)", &o.bare_create),
             ("bare ticker + balance reads", &o.bare_reads),
         ] {
@@ -150,6 +171,14 @@ impl BackendReport {
                 ms(l.max_us)
             );
         }
+        let _ = writeln!(
+            s,
+            "\nThe four rows under the first are per execution, from the simulator's own record of \
+             each order (monotonic instants of this process, taken when the create request reached \
+             its handler and when its answer was built); Vigil's own time there still includes the \
+             two reads' round trips and the create's HTTP transport, only the simulator's handling \
+             of the order is taken out."
+        );
         let _ = writeln!(
             s,
             "\nSimulator requests per execute: {}. Vigil's own time (execute − create p50 − reads p50): \
@@ -279,4 +308,57 @@ impl BackendReport {
             }
         }
     }
+}
+
+/// KiB as `12.3 MiB`.
+fn mib(kib: u64) -> String {
+    format!("{}.{} MiB", kib / 1024, kib % 1024 * 10 / 1024)
+}
+
+/// (g) as markdown.
+fn memory_markdown(m: &Memory, s: &mut String) {
+    let _ = writeln!(
+        s,
+        "## (g) memory of `vigil run --paper` (SQLite, {} executions)\n\n\
+         `{}` as a child process on a fresh temp directory (SQLite), its HTTP API on 127.0.0.1:0; \
+         executions through the API (create a proposal, approve, execute), {} users, one stream \
+         each, all at once; `/proc/<pid>/status` read once the API answered and after each \
+         checkpoint. The paper simulator runs inside that process, so its order log ({} orders at \
+         the end, the paper bootstrap's demo jobs included; never trimmed) is part of the RSS, as \
+         are the reconciler's passes over the open executions.\n",
+        m.executions, m.binary, m.streams, m.sim_orders
+    );
+    let _ = writeln!(
+        s,
+        "| after executions | peak RSS (VmHWM) | RSS (VmRSS) |\n|---|---|---|"
+    );
+    for p in &m.points {
+        let when = if p.executions == 0 {
+            "0 (API answering)".to_owned()
+        } else {
+            p.executions.to_string()
+        };
+        let _ = writeln!(s, "| {when} | {} | {} |", mib(p.peak_kib), mib(p.rss_kib));
+    }
+    if let (Some(first), Some(last)) = (m.points.get(1), m.points.last()) {
+        let span = last.executions.saturating_sub(first.executions);
+        let growth = last.peak_kib.saturating_sub(first.peak_kib);
+        let per_thousand = (growth * 1000).checked_div(span).unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "\nPeak RSS after {} executions: **{}**. Growth of the peak from {} to {} executions: \
+             {} ({} KiB per 1,000 executions).",
+            last.executions,
+            mib(last.peak_kib),
+            first.executions,
+            last.executions,
+            mib(growth),
+            per_thousand
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Drive: {} executions/s through the API ({} in flight).\n",
+        m.executions_per_s, m.streams
+    );
 }
