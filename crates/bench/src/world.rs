@@ -15,7 +15,7 @@ use vigil_core::{
     Clock, Market, Notional, OrderSize, OrderType, Policy, Proposal, ProposalId, ProposalSource,
     ProposalStatus, Side, SystemClock, Timestamp, UserId,
 };
-use vigil_engine::{Executor, ExecutorConfig};
+use vigil_engine::{Executor, ExecutorConfig, Reconciler, ReconcilerConfig};
 use vigil_store::{Attribution, BackendKind, Store, StoreOptions};
 use vigil_testkit::sim::{SimConfig, SpawnedSim};
 
@@ -50,6 +50,9 @@ pub(crate) struct World {
     pub(crate) clients: BitvavoClients,
     /// The executor under test.
     pub(crate) executor: Executor,
+    /// A reconciler, as `vigil run` has beside its executor (it moves filled orders on from
+    /// `SUBMITTED`, which keeps the in-flight list the guards read short).
+    pub(crate) reconciler: Reconciler,
     /// The wall clock.
     pub(crate) clock: Arc<dyn Clock>,
     _db: DbGuard,
@@ -134,7 +137,15 @@ impl World {
             ExecutorConfig::default(),
         )
         .during("building the executor")?;
+        let reconciler = Reconciler::new(
+            store.clone(),
+            clients.read_only.clone(),
+            Arc::clone(&clock),
+            ReconcilerConfig::default(),
+        )
+        .during("building the reconciler")?;
         Ok(Some(World {
+            reconciler,
             store,
             url,
             sim,
