@@ -58,6 +58,8 @@ pub(crate) struct RssPoint {
     pub(crate) peak_kib: u64,
     /// `VmRSS`: the resident set size now, in KiB.
     pub(crate) rss_kib: u64,
+    /// Executions per second since the previous reading (0 for the first).
+    pub(crate) executions_per_s: u64,
 }
 
 /// (g)'s figures.
@@ -231,6 +233,7 @@ fn rss(pid: u32, executions: u64) -> Result<RssPoint, BenchError> {
         executions,
         peak_kib: field("VmHWM:")?,
         rss_kib: field("VmRSS:")?,
+        executions_per_s: 0,
     })
 }
 
@@ -476,14 +479,16 @@ pub(crate) async fn memory(executions: usize, streams: usize) -> Result<Memory, 
     for target in checkpoints {
         let start = Instant::now();
         placed.extend(drive(&http, &api, &tokens, done, target).await?);
-        driving += start.elapsed();
-        done = target;
-        points.push(rss(pid, u64::try_from(done).unwrap_or(u64::MAX))?);
+        let phase = start.elapsed();
+        driving += phase;
+        let mut point = rss(pid, u64::try_from(target).unwrap_or(u64::MAX))?;
+        point.executions_per_s = per_second(u64::try_from(target - done).unwrap_or(0), phase);
         eprintln!(
-            "   (g) {done} executions: VmHWM {} KiB, VmRSS {} KiB",
-            points.last().map_or(0, |p| p.peak_kib),
-            points.last().map_or(0, |p| p.rss_kib)
+            "   (g) {target} executions: VmHWM {} KiB, VmRSS {} KiB, {} executions/s since the last reading",
+            point.peak_kib, point.rss_kib, point.executions_per_s
         );
+        points.push(point);
+        done = target;
     }
     // After the last reading (the log's JSON is large): every placed order reached the simulator.
     let log: Vec<vigil_sim::OrderLogEntry> = http

@@ -343,7 +343,7 @@ fn memory_markdown(m: &Memory, s: &mut String) {
     );
     let _ = writeln!(
         s,
-        "| after executions | peak RSS (VmHWM) | RSS (VmRSS) |\n|---|---|---|"
+        "| after executions | peak RSS (VmHWM) | RSS (VmRSS) | executions/s since the previous row |\n|---|---|---|---|"
     );
     for p in &m.points {
         let when = if p.executions == 0 {
@@ -351,7 +351,17 @@ fn memory_markdown(m: &Memory, s: &mut String) {
         } else {
             p.executions.to_string()
         };
-        let _ = writeln!(s, "| {when} | {} | {} |", mib(p.peak_kib), mib(p.rss_kib));
+        let rate = if p.executions == 0 {
+            "–".to_owned()
+        } else {
+            p.executions_per_s.to_string()
+        };
+        let _ = writeln!(
+            s,
+            "| {when} | {} | {} | {rate} |",
+            mib(p.peak_kib),
+            mib(p.rss_kib)
+        );
     }
     if let (Some(first), Some(last)) = (m.points.get(1), m.points.last()) {
         let span = last.executions.saturating_sub(first.executions);
