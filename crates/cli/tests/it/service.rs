@@ -120,9 +120,9 @@ fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
     loop {
         let metrics = http_get(&api, "/metrics");
         if metrics.contains("vigil_executions_final_total{state=\"FILLED\"} 1") {
-            // Each key's budget is sampled from its client: below the 1,000 points of a fresh
-            // window once market data and balances were read (read-only key) and the order was
-            // placed (trade key).
+            // Each key's budget is sampled from its client (a series per key appears only once
+            // it was observed). Its value is not pinned: by the time the order is FILLED the
+            // exchange's one-minute window may have reset to the full 1,000 points.
             for key in ["read_only", "trade"] {
                 let gauge = format!("vigil_exchange_rate_limit_remaining{{key=\"{key}\"}} ");
                 let remaining: i64 = metrics
@@ -133,7 +133,7 @@ fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
                     .parse()
                     .unwrap();
                 assert!(
-                    (0..1000).contains(&remaining),
+                    (0..=1000).contains(&remaining),
                     "{key}: remaining {remaining}"
                 );
                 let banned = format!("vigil_exchange_rate_limit_banned{{key=\"{key}\"}} 0");
