@@ -417,6 +417,14 @@ mod tests {
         metrics.execution_refused(&Refusal::TradingDisabled);
         metrics.order_path(OrderPathStage::ClaimToOrderSent, Duration::from_millis(20));
         metrics.http_request("GET", "/healthz", 200);
+        let status = vigil_bitvavo::RateLimitStatus {
+            limit: 1000,
+            remaining: 990,
+            reset_at: None,
+            banned_until: None,
+        };
+        metrics.observe_rate_limit(ExchangeKey::ReadOnly, &status);
+        metrics.observe_rate_limit(ExchangeKey::Trade, &status);
         let families = metrics.series.registry.gather();
         let names: Vec<_> = families.iter().map(|f| f.name().to_owned()).collect();
         for name in [
@@ -441,6 +449,13 @@ mod tests {
             .with_label_values(&["FILLED"])
             .get();
         assert_eq!(filled, 1);
+        for key in [ExchangeKey::ReadOnly, ExchangeKey::Trade] {
+            let remaining = metrics
+                .series
+                .rate_limit_remaining
+                .with_label_values(&[key.label()]);
+            assert_eq!(remaining.get(), 990, "{key:?}");
+        }
         assert_eq!(
             metrics
                 .series
