@@ -11,7 +11,9 @@
 //!    agree it is absent → `FAILED`, not placed. Until then the execution is flagged
 //!    `outcome_unknown`, which keeps the market blocked for its user.
 //! 3. `SUBMITTED` executions are followed (`follow.rs`) to `FILLED` or `CANCELED`, recording
-//!    fills with their fees in `trade_history` idempotently.
+//!    fills with their fees in `trade_history` idempotently. At most `batch_limit` per pass, in
+//!    claim order, each pass going on from where the previous one stopped (back to the oldest
+//!    after the newest), so orders that stay open for long cannot starve the ones behind them.
 //!
 //! Nothing here ever places, cancels or resends an order: the reconciler holds only the
 //! read-only client. Whatever it cannot resolve is raised as an alert and retried next pass.
@@ -97,6 +99,9 @@ pub struct Reconciler {
     clock: Arc<dyn Clock>,
     config: ReconcilerConfig,
     alerts: Arc<dyn Alerts>,
+    /// The last `SUBMITTED` execution the previous pass followed, when its page was full (the
+    /// next pass goes on after it); shared by clones.
+    follow_cursor: Arc<std::sync::Mutex<Option<Execution>>>,
 }
 
 impl Reconciler {
@@ -117,6 +122,7 @@ impl Reconciler {
             clock,
             config,
             alerts: Arc::new(TracingAlerts),
+            follow_cursor: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 

@@ -362,7 +362,7 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError> {
-        self.executions_in_state(ExecutionState::Submitting, None, limit)
+        self.executions_in_state(ExecutionState::Submitting, None, None, limit)
             .await
     }
 
@@ -376,16 +376,23 @@ impl Store {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError> {
-        self.executions_in_state(ExecutionState::Claimed, Some(before), limit)
+        self.executions_in_state(ExecutionState::Claimed, Some(before), None, limit)
             .await
     }
 
-    /// `SUBMITTED` executions, oldest first: orders whose fills are followed.
+    /// `SUBMITTED` executions in claim order (`created_at`, then id), starting after `after`
+    /// (the last one of the previous page; `None`: from the oldest): orders whose fills are
+    /// followed. Paging by this key lets a follower get past orders that stay open for long.
     ///
     /// # Errors
     /// [`StoreError::InvalidData`] for a row that does not parse.
-    pub async fn execution_list_submitted(&self, limit: u32) -> Result<Vec<Execution>, StoreError> {
-        self.executions_in_state(ExecutionState::Submitted, None, limit)
+    pub async fn execution_list_submitted(
+        &self,
+        after: Option<&Execution>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let after = after.map(|e| (e.created_at, e.id));
+        self.executions_in_state(ExecutionState::Submitted, None, after, limit)
             .await
     }
 
@@ -393,16 +400,26 @@ impl Store {
         &self,
         state: ExecutionState,
         before: Option<Timestamp>,
+        after: Option<(Timestamp, ExecutionId)>,
         limit: u32,
     ) -> Result<Vec<Execution>, StoreError> {
         // `state IN (...)` repeats the partial index's predicate so both planners may use it.
         let sql = format!(
             "SELECT {} FROM trade_executions \
              WHERE state IN ('CLAIMED', 'SUBMITTING', 'SUBMITTED') AND state = $1 \
-             AND ($2 IS NULL OR created_at < $2) ORDER BY created_at, id LIMIT $3",
+             AND ($2 IS NULL OR created_at < $2) \
+             AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+             ORDER BY created_at, id LIMIT $3",
             rows::EXECUTION_COLUMNS
         );
-        let args = args![state.as_str(), before, rows::limit(limit)];
+        let (after_at, after_id) = after.unzip();
+        let args = args![
+            state.as_str(),
+            before,
+            rows::limit(limit),
+            after_at,
+            after_id.map(|id| id.as_uuid())
+        ];
         self.executions_query("execution list by state", &sql, args)
             .await
     }

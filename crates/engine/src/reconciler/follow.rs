@@ -13,11 +13,17 @@ use crate::alerts::{Alert, AlertKind, AlertSeverity};
 
 impl Reconciler {
     pub(super) async fn follow_submitted(&self, report: &mut ReconcileReport) {
-        let submitted = match self
+        let after = self.cursor().clone();
+        let batch = self.config.batch_limit;
+        let mut listed = self
             .store
-            .execution_list_submitted(self.config.batch_limit)
-            .await
-        {
+            .execution_list_submitted(after.as_ref(), batch)
+            .await;
+        // Nothing after the cursor: the previous page ended exactly at the newest, start over.
+        if after.is_some() && listed.as_ref().is_ok_and(Vec::is_empty) {
+            listed = self.store.execution_list_submitted(None, batch).await;
+        }
+        let submitted = match listed {
             Ok(list) => list,
             Err(e) => {
                 let detail = format!("listing SUBMITTED executions failed: {e}");
@@ -25,9 +31,19 @@ impl Reconciler {
                 return;
             }
         };
+        // A full page may have more behind it: the next pass goes on from its last execution.
+        // A shorter one reached the newest: the next pass starts again from the oldest.
+        let full = u32::try_from(submitted.len()).unwrap_or(u32::MAX) >= batch;
+        *self.cursor() = submitted.last().filter(|_| full).cloned();
         for execution in submitted {
             self.follow_one(execution, report).await;
         }
+    }
+
+    fn cursor(&self) -> std::sync::MutexGuard<'_, Option<Execution>> {
+        self.follow_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn follow_one(&self, execution: Execution, report: &mut ReconcileReport) {

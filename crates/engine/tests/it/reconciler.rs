@@ -1,7 +1,8 @@
 //! The reconciler beyond unknown outcomes: abandoned claims end as `REJECTED` only after their
 //! age, a resting order is followed to `CANCELED` with its fills, a real `220` (our
 //! `clientOrderId` already on an open order) is recorded as `SUBMITTED` and never as failed, and
-//! `run` keeps resolving until it is shut down.
+//! `run` keeps resolving until it is shut down, and orders that stay open do not starve the
+//! newer ones behind them.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,8 +10,8 @@ use chrono::TimeDelta;
 use rust_decimal_macros::dec;
 use tokio_util::sync::CancellationToken;
 use vigil_bitvavo::{CancelOrder, CreateOrder, OrderId};
-use vigil_core::{ExecutionState, Price, Quantity, Side};
-use vigil_engine::{AlertKind, ExecutionOutcome, Step};
+use vigil_core::{Clock, ExecutionState, Price, Quantity, Side};
+use vigil_engine::{AlertKind, ExecutionOutcome, Reconciler, ReconcilerConfig, Step};
 
 use crate::support::{btc, each_backend, CrashAt, PauseAt, Setup, Spec};
 
@@ -160,6 +161,55 @@ async fn i3_run_keeps_reconciling_until_shut_down() {
             .await
             .expect("run did not stop after shutdown")
             .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn i3_resting_orders_do_not_starve_the_orders_behind_them() {
+    each_backend(Setup::default(), |h| async move {
+        // Pages of 2: three orders resting far below the price come first in claim order.
+        let clock: Arc<dyn Clock> = Arc::new(h.clock.clone());
+        let reconciler = Reconciler::new(
+            h.store.clone(),
+            h.clients.read_only.clone(),
+            clock,
+            ReconcilerConfig {
+                batch_limit: 2,
+                ..ReconcilerConfig::default()
+            },
+        )
+        .unwrap();
+        let mut resting = Vec::new();
+        for _ in 0..3 {
+            let proposal = h
+                .approved(Spec::default().limit(dec!(0.0002), dec!(30000)))
+                .await;
+            let outcome = h.executor.execute(h.user, proposal).await.unwrap();
+            let ExecutionOutcome::Placed(placed) = outcome else {
+                panic!("expected a placed order, got {outcome:?}");
+            };
+            resting.push(placed.id);
+            h.advance(TimeDelta::minutes(6)); // past the cooldown
+        }
+        let proposal = h.approved(Spec::default()).await;
+        let outcome = h.executor.execute(h.user, proposal).await.unwrap();
+        let ExecutionOutcome::Placed(market_order) = outcome else {
+            panic!("expected a placed order, got {outcome:?}");
+        };
+
+        let first = reconciler.reconcile_once().await;
+        assert_eq!(first.open, resting[..2], "{first:?}");
+        assert_eq!(h.execution(proposal).await.state, ExecutionState::Submitted);
+        // The next pass goes on after the first page instead of starting again from the
+        // oldest (which would follow the same two open orders forever).
+        let second = reconciler.reconcile_once().await;
+        assert_eq!(second.open, resting[2..], "{second:?}");
+        assert_eq!(second.filled, vec![market_order.id], "{second:?}");
+        assert_eq!(h.execution(proposal).await.state, ExecutionState::Filled);
+        // Then it wraps around to the oldest again.
+        let third = reconciler.reconcile_once().await;
+        assert_eq!(third.open, resting[..2], "{third:?}");
     })
     .await;
 }

@@ -246,7 +246,7 @@ async fn i3_lists_for_the_reconciler_and_the_fill_follower(store: Store) {
         [old_claim.id]
     );
     assert!(!abandoned.iter().any(|e| e.id == new_claim.id));
-    let submitted = store.execution_list_submitted(100).await.unwrap();
+    let submitted = store.execution_list_submitted(None, 100).await.unwrap();
     assert_eq!(
         submitted.iter().map(|e| e.id).collect::<Vec<_>>(),
         [placed.id]
