@@ -75,6 +75,17 @@ fn terminate(d: &Deployment, mut child: Child) {
     }
 }
 
+/// The value of one series (`name{labels}`) in a Prometheus text scrape.
+fn sample(metrics: &str, series: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in the scrape:\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{series}: {e}"))
+}
+
 /// One HTTP/1.1 GET on loopback, the body as text.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
@@ -124,31 +135,26 @@ fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
             // it was observed). Its value is not pinned: by the time the order is FILLED the
             // exchange's one-minute window may have reset to the full 1,000 points.
             for key in ["read_only", "trade"] {
-                let gauge = format!("vigil_exchange_rate_limit_remaining{{key=\"{key}\"}} ");
-                let remaining: i64 = metrics
-                    .lines()
-                    .find_map(|l| l.strip_prefix(gauge.as_str()))
-                    .unwrap_or_else(|| panic!("no {key} rate-limit gauge:\n{metrics}"))
-                    .trim()
-                    .parse()
-                    .unwrap();
+                let remaining = sample(
+                    &metrics,
+                    &format!("vigil_exchange_rate_limit_remaining{{key=\"{key}\"}}"),
+                );
                 assert!(
                     (0..=1000).contains(&remaining),
                     "{key}: remaining {remaining}"
                 );
-                let banned = format!("vigil_exchange_rate_limit_banned{{key=\"{key}\"}} 0");
-                assert!(metrics.contains(&banned), "{banned} missing:\n{metrics}");
+                let banned = sample(
+                    &metrics,
+                    &format!("vigil_exchange_rate_limit_banned{{key=\"{key}\"}}"),
+                );
+                assert_eq!(banned, 0, "{key}");
             }
             // The executor loop of `vigil run` times the order path like the API does.
             for stage in ["claim_to_order_sent", "order_sent_to_submitted"] {
-                let count = format!("vigil_order_path_seconds_count{{stage=\"{stage}\"}} ");
-                let observed: u64 = metrics
-                    .lines()
-                    .find_map(|l| l.strip_prefix(count.as_str()))
-                    .unwrap_or_else(|| panic!("no {stage} histogram:\n{metrics}"))
-                    .trim()
-                    .parse()
-                    .unwrap();
+                let observed = sample(
+                    &metrics,
+                    &format!("vigil_order_path_seconds_count{{stage=\"{stage}\"}}"),
+                );
                 assert!(observed >= 1, "{stage}: {observed}");
             }
             break;
