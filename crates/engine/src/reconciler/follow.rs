@@ -1,7 +1,9 @@
 //! Following `SUBMITTED` orders to their end (bitvavo-api.md section 5): `filled` → `FILLED`;
 //! any `canceled…`, `expired` or `rejected` → `CANCELED` (possibly partly filled). Fills are
 //! recorded in `trade_history` with their fees, idempotently (a fill already recorded changes
-//! nothing), every time they are seen, so partial fills of an open order show up early.
+//! nothing), every time they are seen, so partial fills of an open order show up early. Each
+//! pass follows one page of `batch_limit` executions in claim order, going on after the page
+//! of the pass before, so orders resting on the book for long never starve newer ones.
 
 use chrono::TimeDelta;
 use vigil_bitvavo::{GetOrder, Order, OrderId, OrderStatus, TradeHistoryQuery};
