@@ -203,8 +203,15 @@ where
 {
     let pool = &store.pool;
     // Held until this attempt has committed or rolled back (dropped at the end of the scope).
+    // The wait is bounded like SQLite's own: after the busy timeout the attempt goes on to
+    // `BEGIN IMMEDIATE` unqueued, where SQLite answers busy and the retry policy takes over.
     let _queued = match pool {
-        Pool::Sqlite(_) => Some(store.sqlite_writers.lock().await),
+        Pool::Sqlite(_) => tokio::time::timeout(
+            store.options.sqlite_busy_timeout,
+            store.sqlite_writers.lock(),
+        )
+        .await
+        .ok(),
         Pool::Postgres(_) => None,
     };
     let mut txn = begin(pool)
