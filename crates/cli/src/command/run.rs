@@ -148,7 +148,7 @@ pub(crate) async fn run(
     ));
     tasks.spawn(rate_limit_watch(
         clients.read_only.clone(),
-        executor.clone(),
+        clients.trading.clone(),
         Arc::new(alerts.clone()),
         shutdown.clone(),
     ));
@@ -430,7 +430,7 @@ async fn execute_approved(
 /// sampled from its client every few seconds; one alert per ban and key).
 async fn rate_limit_watch(
     read_only: vigil_bitvavo::ReadOnlyClient,
-    executor: Executor,
+    trading: vigil_bitvavo::TradingClient,
     alerts: Arc<dyn vigil_engine::Alerts>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -447,11 +447,7 @@ async fn rate_limit_watch(
                 &mut read_only_ban,
                 read_only.rate_limit(),
             ),
-            (
-                ExchangeKey::Trade,
-                &mut trade_ban,
-                executor.trade_key_rate_limit(),
-            ),
+            (ExchangeKey::Trade, &mut trade_ban, trading.rate_limit()),
         ];
         for (key, alerted_until, status) in samples {
             if let Some(alert) = ban_alert(key, alerted_until, &status) {

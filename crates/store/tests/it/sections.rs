@@ -28,6 +28,7 @@ contract_tests!(
     facts_count_in_flight_orders_and_exclude_the_execution_itself,
     section_of_an_unknown_user_is_not_found,
     facts_history_queries_stay_on_their_indexes,
+    i3_an_unknown_outcome_beyond_the_in_flight_list_still_blocks_its_market,
 );
 
 async fn sections_of_one_user_never_overlap(store: Store) {
@@ -388,4 +389,50 @@ async fn facts_history_queries_stay_on_their_indexes(store: Store) {
             "the {name} query is not planned on {index}: {plan:#?}"
         );
     }
+}
+
+/// The fact read answers the unknown-outcome check from the in-flight list, which stops at
+/// `LIST_LIMIT_MAX` executions; an unknown outcome past that cut must still block its market.
+async fn i3_an_unknown_outcome_beyond_the_in_flight_list_still_blocks_its_market(store: Store) {
+    let alice = user(&store, "alice").await;
+    let limit = usize::try_from(vigil_store::LIST_LIMIT_MAX).unwrap();
+    for _ in 0..limit {
+        let e = claimed(&store, &alice, "ETH-EUR", Side::Buy, t0()).await;
+        store
+            .execution_transition(e.id, ExecutionState::Claimed, &submit(t0(), eur(1)), t0())
+            .await
+            .unwrap();
+    }
+    let later = t0() + Duration::seconds(1);
+    let unknown = claimed(&store, &alice, "BTC-EUR", Side::Buy, later).await;
+    store
+        .execution_transition(
+            unknown.id,
+            ExecutionState::Claimed,
+            &submit(later, eur(1)),
+            later,
+        )
+        .await
+        .unwrap();
+    store
+        .execution_transition(
+            unknown.id,
+            ExecutionState::Submitting,
+            &ExecutionEvent::OutcomeUnknown {
+                detail: "timeout".into(),
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    let facts = store
+        .user_facts_read(alice.id, &market("BTC-EUR"), later, None)
+        .await
+        .unwrap();
+    assert_eq!(facts.in_flight.len(), limit, "the list is cut at its limit");
+    assert!(
+        facts.in_flight.iter().all(|o| o.execution_id != unknown.id),
+        "the unknown outcome is past the cut"
+    );
+    assert_eq!(facts.activity.unresolved, Some(unknown.id));
 }
