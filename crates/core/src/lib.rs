@@ -2,7 +2,8 @@
 //! talks to the outside world.
 //!
 //! This crate has no IO, no async runtime and no database or HTTP dependency (a `tidy` test in
-//! `vigil-testkit` enforces that). Everything here is a value or a pure function, so the rules
+//! `vigil-testkit` enforces that); its one outward seam is the `tracing` facade, through which
+//! [`TracingAlerts`] logs. Everything here is a value or a pure function, so the rules
 //! that guard money can be tested exhaustively, including by property tests.
 //!
 //! Map of the crate:
@@ -14,9 +15,11 @@
 //! - [`policy`]: a user's trading policy (caps, cooldown, anti-flip, budgets).
 //! - [`refusal`]: the named reasons an execution is refused.
 //! - [`guard`]: the safety rails as pure functions over a facts snapshot.
+//! - [`alert`]: what needs a person ([`Alert`]), and the [`Alerts`] seam through which it is raised.
 //! - [`clock`]: the one seam through which time enters (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`error`]: validation errors that name the field, the value and the expectation.
 
+pub mod alert;
 pub mod clock;
 pub mod error;
 pub mod execution;
@@ -28,6 +31,7 @@ pub mod policy;
 pub mod proposal;
 pub mod refusal;
 
+pub use alert::{Alert, AlertKind, AlertSeverity, Alerts, RecordedAlerts, TracingAlerts};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::ValidationError;
 pub use execution::{Execution, ExecutionEvent, ExecutionState, IllegalTransition};

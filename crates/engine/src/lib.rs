@@ -1,38 +1,30 @@
-//! Vigil's engine: the hardened executor (one approved proposal → AT MOST ONE exchange order, and
-//! only when every safety rail agrees) and the reconciler (no execution stays unresolved).
+//! Vigil's money path: the hardened executor (one approved proposal → AT MOST ONE exchange order,
+//! and only when every safety rail agrees), the reconciler (no execution stays unresolved), and
+//! the two tools that act on open orders (cancel-open-orders, the dead man's switch).
 //!
 //! Map of the crate:
-//! - [`Executor`] (`executor.rs`): the seven steps of DESIGN.md "The executor", in order;
-//!   `preflight.rs` (step 4, the [`Preflighted`] witness), `submit.rs` (steps 5 and 6: the
-//!   `SUBMITTING` commit and the last check before sending), `record.rs` (step 7's outcome).
+//! - [`Executor`] (`executor.rs`): the steps of DESIGN.md "The executor", in order;
+//!   `preflight.rs` (the [`Preflighted`] witness), `submit.rs` (the `SUBMITTING` commit and the
+//!   last check before sending), `record.rs` (the outcome).
 //! - [`Reconciler`] (`reconciler.rs`, with `reconciler/resolve.rs` and `reconciler/follow.rs`):
 //!   abandoned claims, unknown outcomes by `clientOrderId`, fills.
 //! - [`ExecutionOutcome`], [`ExecuteError`] (`outcome.rs`): what an execution ended with.
 //! - [`hooks`]: step boundaries, test hooks and the `failpoints` feature.
-//! - [`alerts`]: the [`Alerts`] seam (tracing now, webhooks later).
 //! - [`config`]: [`ExecutorConfig`], [`ReconcilerConfig`].
 //! - `market_data.rs`: the read-only exchange facts the preflight needs, briefly cached.
-//! - [`scheduler`]: [`Scheduler`], workers that lease due scan jobs (I9) and run them.
-//! - [`strategy`]: the built-in strategies (`dca`, `sma_cross`, `rsi_reversion`).
-//! - [`advisor`]: the LLM advisor with its daily spend budget (I8).
-//! - [`alert_delivery`]: the production [`Alerts`] (the log, and a webhook through a bounded
-//!   queue), and the watches over `audit_log` and the executions that raise operator alerts.
-//! - [`audit`]: `vigil audit` ([`Auditor`]): the guarantees over a period, and the exchange by
-//!   `clientOrderId`.
-//! - [`rollback`], [`stability_window`], [`cancel_open_orders`], [`dead_mans_switch`]: the
-//!   operator's tools (proposal rollback, the cap stability window, cancelling open orders, the
-//!   exchange-side dead man's switch).
-//! - [`signoff`]: `vigil signoff`, the sign-off checklist automated.
+//! - [`cancel_open_orders`], [`dead_mans_switch`]: cancelling a user's open orders, and the
+//!   exchange-side dead man's switch.
+//!
+//! Alerts are raised through `vigil_core`'s [`Alerts`](vigil_core::Alerts) seam (re-exported
+//! here as [`alerts`] for the crates built on this one); delivering them is `vigil-alerting`'s.
+//! The proposal sources (scheduler, strategies, advisor) live in `vigil-scan`, the operator tools
+//! (audit, rollback, stability window, sign-off) in `vigil-ops`.
 //!
 //! The engine depends on `vigil-core` (types, guards, the transition table), `vigil-store` (the
 //! claim, per-user sections, compare-and-set transitions) and `vigil-bitvavo` (the read-only and
-//! trading clients). See `docs/safety.md` for which invariant is enforced where and by which
-//! test.
+//! trading clients), and on no HTTP client or SQL library of its own. See `docs/safety.md` for
+//! which invariant is enforced where and by which test.
 
-pub mod advisor;
-pub mod alert_delivery;
-pub mod alerts;
-pub mod audit;
 pub mod cancel_open_orders;
 pub mod config;
 pub mod dead_mans_switch;
@@ -41,21 +33,16 @@ pub mod hooks;
 mod market_data;
 mod outcome;
 mod preflight;
-mod recent;
 mod reconciler;
 mod record;
-pub mod rollback;
-pub mod scheduler;
-pub mod signoff;
-pub mod stability_window;
-pub mod strategy;
 mod submit;
 
-pub use alert_delivery::{
-    AlertDelivery, AlertDeliveryConfig, AlertDispatcher, ExecutionWatch, OperatorActionWatch,
-};
+/// The alert vocabulary of `vigil_core`, under the name the engine's callers know it by.
+pub mod alerts {
+    pub use vigil_core::alert::*;
+}
+
 pub use alerts::{Alert, AlertKind, AlertSeverity, Alerts, RecordedAlerts, TracingAlerts};
-pub use audit::{AuditConfig, AuditReport, Auditor};
 pub use config::{ExecutorConfig, ReconcilerConfig};
 pub use dead_mans_switch::DeadMansSwitch;
 pub use executor::Executor;
@@ -63,6 +50,3 @@ pub use hooks::{HookAction, NoHooks, Step, StepHooks, FAILPOINT_VAR};
 pub use outcome::{ExecuteError, ExecutionOutcome, ExecutorBuildError};
 pub use preflight::Preflighted;
 pub use reconciler::{ReconcileProblem, ReconcileReport, Reconciler, ReconcilerBuildError};
-pub use rollback::{RevertTo, Rollback};
-pub use scheduler::{JobRunEnd, JobRunSummary, Scheduler, SchedulerConfig, SchedulerError};
-pub use stability_window::StabilityWindow;

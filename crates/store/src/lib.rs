@@ -25,6 +25,8 @@ pub mod constraint;
 pub mod error;
 pub mod facts;
 pub mod model;
+pub mod schema;
+pub mod scratch;
 pub mod txn_retry;
 
 mod audit;
@@ -63,6 +65,7 @@ pub use llm_usage::{
     BudgetExhausted, LlmBudgetError, LlmUsage, LlmUsageFilter, LlmUsageStatus, Reservation,
     TokenUsage,
 };
+pub use model::STABILITY_OVERRIDE_ACTION;
 pub use model::{
     ApiToken, Attribution, AuditEntry, AuditFilter, ClaimOutcome, ExecutionEventRecord,
     ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,

@@ -165,6 +165,10 @@ impl KillSwitches {
     }
 }
 
+/// The `audit_log` action of a cap raise that overrode the 24-hour stability window (written
+/// by `vigil-ops`, watched by `vigil-alerting`).
+pub const STABILITY_OVERRIDE_ACTION: &str = "policy.stability_override";
+
 /// One `audit_log` row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

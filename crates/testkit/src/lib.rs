@@ -3,10 +3,17 @@
 //! Modules are added as the parts they serve land: per-test PostgreSQL databases cloned from a
 //! migrated template (skipped with one clear line outside CI when PostgreSQL is unreachable,
 //! failing under `CI=true`), SQLite files, an in-process simulator on `127.0.0.1:0`, and tracing
-//! that stays silent unless `VIGIL_TEST_LOG` is set.
+//! that stays silent unless `VIGIL_TEST_LOG` is set; with the `engine` feature, the whole-engine
+//! harness ([`engine`]: store + simulator + executor + reconciler on one `ManualClock`) and the
+//! operator tools' fixtures ([`operator`]).
 
 #[cfg(feature = "sim")]
 pub mod sim;
+
+#[cfg(feature = "engine")]
+pub mod engine;
+#[cfg(feature = "engine")]
+pub mod operator;
 
 pub mod logs;
 pub mod pg;

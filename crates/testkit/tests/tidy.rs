@@ -2,10 +2,13 @@
 //!
 //! - `vigil-core` stays pure: its dependency tree contains no tokio, sqlx or reqwest (STYLE 1).
 //! - Dependencies point the way DESIGN.md's "Parts" table says (the simulator never depends on
-//!   the client it is meant to test; the store and the client depend only on core).
+//!   the client it is meant to test; the store and the client depend only on core; the money
+//!   path, the proposal sources, the operator tools and alerting are separate crates), only the
+//!   store (and the test tools) speak SQL, and the money path has no HTTP client of its own.
 //! - Every Rust source file starts with a `//!` comment saying what it is for.
 //! - No source file grows past the length limit (split it into modules instead).
-//! - Money modules contain no `f64`/`f32` (money is `Decimal`).
+//! - Money modules (core, store, client, engine, scan, ops, server) contain no `f64`/`f32`
+//!   (money is `Decimal`).
 //!
 //! The test reads `cargo metadata` and the files on disk; it needs no network.
 
@@ -140,10 +143,42 @@ fn dependencies_point_the_way_the_design_says() {
             &["vigil-core", "vigil-store", "vigil-bitvavo"],
         ),
         (
+            "vigil-scan",
+            &["vigil-core", "vigil-store", "vigil-bitvavo"],
+        ),
+        ("vigil-alerting", &["vigil-core", "vigil-store"]),
+        (
+            "vigil-ops",
+            &[
+                "vigil-core",
+                "vigil-store",
+                "vigil-bitvavo",
+                "vigil-engine",
+                "vigil-alerting",
+            ],
+        ),
+        (
             "vigil-server",
-            &["vigil-core", "vigil-store", "vigil-bitvavo", "vigil-engine"],
+            &[
+                "vigil-core",
+                "vigil-store",
+                "vigil-bitvavo",
+                "vigil-engine",
+                "vigil-scan",
+                "vigil-ops",
+            ],
         ),
     ];
+    // Every workspace crate is in the table (a new crate must say where it sits), except the
+    // binary, which wires them all, and the development tools.
+    let listed: BTreeSet<&str> = allowed.iter().map(|(p, _)| *p).collect();
+    for package in graph.keys().filter(|p| p.starts_with("vigil-")) {
+        assert!(
+            listed.contains(package.as_str())
+                || ["vigil-cli", "vigil-testkit", "vigil-bench"].contains(&package.as_str()),
+            "{package} is not in the table of allowed dependencies; add it with its arrows"
+        );
+    }
     for (package, may) in allowed {
         let may: BTreeSet<String> = may.iter().map(|s| (*s).to_owned()).collect();
         let has = vigil(package);
@@ -159,6 +194,32 @@ fn dependencies_point_the_way_the_design_says() {
                 "{package} has vigil-testkit as a normal dependency"
             );
         }
+    }
+}
+
+#[test]
+fn only_the_store_speaks_sql_and_the_money_path_speaks_no_http() {
+    let graph = normal_dependency_graph();
+    // The store owns every SQL statement; the test harness and the benchmark build scratch
+    // databases for themselves.
+    for (package, deps) in &graph {
+        if package.starts_with("vigil-")
+            && !["vigil-store", "vigil-testkit", "vigil-bench"].contains(&package.as_str())
+        {
+            assert!(
+                !deps.contains("sqlx"),
+                "{package} depends on sqlx; SQL belongs in vigil-store"
+            );
+        }
+    }
+    // The money path talks to the exchange only through vigil-bitvavo's typed clients, and
+    // retries nothing on its own.
+    let engine = &graph["vigil-engine"];
+    for banned in ["reqwest", "backon", "tempfile"] {
+        assert!(
+            !engine.contains(banned),
+            "vigil-engine depends on {banned} directly; the money path needs none"
+        );
     }
 }
 
@@ -217,7 +278,15 @@ fn no_source_file_is_too_long() {
 #[test]
 fn money_modules_use_no_floating_point() {
     let root = workspace_root();
-    let money_dirs = ["crates/core/src", "crates/store/src", "crates/bitvavo/src"];
+    let money_dirs = [
+        "crates/core/src",
+        "crates/store/src",
+        "crates/bitvavo/src",
+        "crates/engine/src",
+        "crates/scan/src",
+        "crates/ops/src",
+        "crates/server/src",
+    ];
     let offenders: Vec<_> = rust_sources()
         .into_iter()
         .filter(|p| money_dirs.iter().any(|d| p.starts_with(root.join(d))))

@@ -8,8 +8,9 @@ use std::{process::ExitCode, sync::Arc};
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use vigil_alerting::AlertDelivery;
 use vigil_core::SystemClock;
-use vigil_engine::{Alert, AlertDelivery, AlertKind, AlertSeverity};
+use vigil_core::{Alert, AlertKind, AlertSeverity};
 
 use super::{CommandError, Context};
 use crate::{config::Config, exit, output};
@@ -110,7 +111,7 @@ pub(crate) async fn spawn_for_service(
 ) -> anyhow::Result<AlertDelivery> {
     use std::time::Duration;
 
-    use vigil_engine::{ExecutionWatch, OperatorActionWatch};
+    use vigil_alerting::{ExecutionWatch, OperatorActionWatch};
 
     let clock: Arc<dyn vigil_core::Clock> = Arc::new(SystemClock);
     let (delivery, dispatcher) =

@@ -9,10 +9,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use secrecy::SecretString;
-use vigil_engine::{
-    alert_delivery::{check_webhook_url, redact_url},
-    AlertDeliveryConfig,
-};
+use vigil_alerting::{check_webhook_url, redact_url, AlertDeliveryConfig};
 
 use crate::config::{parse, ConfigProblem, Key, Source};
 

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
 
 use vigil_bitvavo::{ClientConfig, ReadOnlyClient, ReadOnlyKey};
 use vigil_core::SystemClock;
-use vigil_engine::{audit::parse_duration, AuditConfig, Auditor};
+use vigil_ops::{audit::parse_duration, AuditConfig, Auditor};
 
 use super::{alerts::RunningDelivery, CommandError, Context};
 use crate::{

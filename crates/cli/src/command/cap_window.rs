@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use vigil_core::{Policy, SystemClock};
-use vigil_engine::{
+use vigil_ops::{
     stability_window::{CapChangeError, CapDecision, StabilityOverride},
     StabilityWindow,
 };

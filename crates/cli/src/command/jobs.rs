@@ -49,7 +49,7 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
                 interval_seconds,
                 first_run_at: ctx.clock.now(),
             };
-            vigil_engine::strategy::validate_new_job(&new)
+            vigil_scan::strategy::validate_new_job(&new)
                 .map_err(|problems| CommandError::invalid(&problems))?;
             let job = match ctx
                 .store

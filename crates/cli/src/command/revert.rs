@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
 
 use serde_json::json;
 use vigil_core::{ProposalId, SystemClock};
-use vigil_engine::{
+use vigil_ops::{
     rollback::{RollbackError, RollbackPlan},
     RevertTo, Rollback,
 };

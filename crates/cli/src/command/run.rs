@@ -19,9 +19,10 @@ use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
-use vigil_engine::{
+use vigil_engine::{ExecutionOutcome, Executor};
+use vigil_scan::{
     advisor::{Advisor, AdvisorConfig, ModelPrice, PriceTable},
-    ExecutionOutcome, Executor, Scheduler, SchedulerConfig,
+    Scheduler, SchedulerConfig,
 };
 use vigil_server::ExchangeKey;
 use vigil_store::{ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
@@ -350,7 +351,7 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
             interval_seconds,
             first_run_at: now,
         };
-        vigil_engine::strategy::validate_new_job(&new).map_err(|p| CommandError::invalid(&p))?;
+        vigil_scan::strategy::validate_new_job(&new).map_err(|p| CommandError::invalid(&p))?;
         ctx.store.scan_job_create(&new, &by).await?;
     }
     say!("{} paper user {PAPER_USER:?} created: allowlist BTC-EUR, ETH-EUR; trading on, auto-approve within 25 EUR per order; jobs dca (BTC-EUR, 60 s) and sma_cross (ETH-EUR, 30 s)", stamp());

@@ -11,12 +11,10 @@ use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
+use vigil_alerting::AlertDelivery;
 use vigil_bitvavo::{ClientConfig, KeyError, ReadOnlyKey, TradeKey};
 use vigil_core::{ClientOrderId, SystemClock};
-use vigil_engine::{
-    signoff::{self, KeyMaterial, ScenarioExchange, SignoffExchange, SignoffInputs},
-    AlertDelivery,
-};
+use vigil_ops::signoff::{self, KeyMaterial, ScenarioExchange, SignoffExchange, SignoffInputs};
 use vigil_sim::{FaultKind, FaultPlan, FaultRule, SimConfig, SimHandle};
 
 use super::{CommandError, Context};

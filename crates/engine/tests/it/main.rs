@@ -12,9 +12,10 @@
 // and the async bodies they run; in this test-only binary a failed unwrap IS a failed assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod advisor;
-mod alert_delivery;
-mod audit;
+// The shared harness (store + simulator + executor + reconciler) lives in `vigil-testkit`, so the
+// crates built on the engine test against the same world.
+use vigil_testkit::{engine as support, operator as operator_support};
+
 mod concurrency;
 mod crash;
 mod dead_mans_switch;
@@ -23,13 +24,6 @@ mod executor;
 mod failpoints;
 mod keys;
 mod kill_switch;
-mod operator_support;
 mod property_tests;
 mod reconciler;
-mod rollback;
-mod scan_support;
-mod scheduler;
-mod signoff;
-mod stability_window;
-mod support;
 mod timeouts;

@@ -114,7 +114,7 @@ pub(crate) async fn create_job(
     };
     // The strategy's parameters are checked before anything is stored, as `vigil jobs add` does:
     // a bad parameter is a 422 naming `params.<field>`, not a job that fails at every run.
-    vigil_engine::strategy::validate_new_job(&new).map_err(ApiError::from)?;
+    vigil_scan::strategy::validate_new_job(&new).map_err(ApiError::from)?;
     let by = caller.attribution(now, check_reason(body.reason)?);
     let job = state.store().scan_job_create(&new, &by).await?;
     Ok((StatusCode::CREATED, Json(ScanJobView::from(&job))))

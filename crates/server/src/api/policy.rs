@@ -118,13 +118,13 @@ pub(crate) async fn put_policy(
     // API offers no override: an admin overrides with `vigil policy set
     // --override-stability-window --reason TEXT`, which is audited.
     let before = state.store().policy_get(caller.id()).await?;
-    let window = vigil_engine::StabilityWindow::new(state.store().clone(), state.clock_handle());
+    let window = vigil_ops::StabilityWindow::new(state.store().clone(), state.clock_handle());
     match window
         .check_cap_change(caller.id(), &before, &policy, None)
         .await
     {
         Ok(_) => {}
-        Err(vigil_engine::stability_window::CapChangeError::Store(e)) => return Err(e.into()),
+        Err(vigil_ops::stability_window::CapChangeError::Store(e)) => return Err(e.into()),
         Err(refused) => return Err(ApiError::new(ErrorCode::Conflict, refused.to_string())),
     }
     let by = caller.attribution(state.now(), reason);

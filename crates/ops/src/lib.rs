@@ -1,0 +1,24 @@
+//! Vigil's operator tools: what a person uses to check, undo and sign off what the engine did.
+//!
+//! Map of the crate:
+//! - [`audit`]: `vigil audit` ([`Auditor`]): the guarantees over a period, checked against the
+//!   database and against the exchange by `clientOrderId`.
+//! - [`rollback`]: reverting a proposal ([`Rollback`]).
+//! - [`stability_window`]: the 24-hour window a cap raise needs ([`StabilityWindow`]).
+//! - `recent`: the recent executions the audit and the window read.
+//! - [`signoff`]: `vigil signoff`, the sign-off checklist automated (its scenarios run the
+//!   engine's executor against an in-process simulator and a scratch database).
+//!
+//! Depends on `vigil-core`, `vigil-store`, `vigil-bitvavo`'s read-only client, `vigil-engine`
+//! (the sign-off runs the executor) and `vigil-alerting` (the sign-off checks delivery); no SQL
+//! or HTTP library of its own: the sign-off's catalog reads and scratch databases are the store's.
+
+pub mod audit;
+mod recent;
+pub mod rollback;
+pub mod signoff;
+pub mod stability_window;
+
+pub use audit::{AuditConfig, AuditReport, Auditor};
+pub use rollback::{RevertTo, Rollback};
+pub use stability_window::StabilityWindow;
