@@ -56,9 +56,6 @@ fn guards(c: &mut Criterion) {
             unresolved: None,
         },
         day_used: Notional::from_whole(20),
-        market_rules: None,
-        reference_price: None,
-        balance: None,
     };
     let intent = OrderIntent {
         market,

@@ -207,7 +207,7 @@ impl Executor {
             .await?;
 
         // Step 6: the last check, on in release builds; fail closed.
-        let ready = match submit::check_before_send(&self.store, submitting).await {
+        let ready = match submit::check_before_send(&self.store, &self.clock, submitting).await {
             Ok(SendCheck::Ready(ready)) => ready,
             Ok(SendCheck::Abort { reason, execution }) => {
                 return self.abort_send(*execution, reason).await;

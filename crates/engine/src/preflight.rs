@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    guard::{self, BalanceFact, OrderIntent},
+    guard::{self, BalanceFact, ExchangeFacts, OrderIntent},
     Clock, Execution, ExecutionEvent, ExecutionState, Notional, OrderSize, Refusal, Timestamp,
 };
 use vigil_store::{GuardedTransition, Store, StoreError, UserFacts};
@@ -127,12 +127,15 @@ pub(crate) fn decide(
 ) -> Result<Notional, Refusal> {
     // The checks that need nothing from the exchange come first, so that a kill switch or an
     // allowlist refusal is named even when the exchange could not be asked.
-    let store_only = facts.guard_facts(None, None, None);
-    guard::evaluate_without_market(&store_only, intent)?;
+    let guard_facts = facts.guard_facts();
+    guard::evaluate_without_market(&guard_facts, intent)?;
     let snapshot = snapshot.as_ref().map_err(Clone::clone)?;
-    let balance = balance_after_in_flight(snapshot, facts, intent)?;
-    let guard_facts = facts.guard_facts(snapshot.rules.clone(), snapshot.price, Some(balance));
-    let notional = guard::evaluate(&guard_facts, intent)?;
+    let exchange = ExchangeFacts {
+        market_rules: snapshot.rules.clone(),
+        reference_price: snapshot.price,
+        balance: balance_after_in_flight(snapshot, facts, intent)?,
+    };
+    let notional = guard::evaluate(&guard_facts, &exchange, intent)?;
     debug_assert!(
         !notional.is_zero(),
         "Invariant: an order that passed the guards is worth more than nothing"
@@ -156,13 +159,19 @@ pub(crate) async fn run(
     // Outside any transaction: no transaction is ever held open across an exchange call.
     let snapshot = market_data.snapshot(&execution.market).await;
     let (for_section, snapshot_in) = (intent.clone(), snapshot.clone());
-    let now = clock.now();
+    // The time is read inside the section (the store reads `clock` once the user's lock is
+    // held), so a wait for the lock cannot make expiry or cooldown be judged at an older moment.
     let result = store
-        .execution_transition_guarded(execution, ExecutionState::Claimed, now, move |facts| {
-            decide(facts, &for_section, &snapshot_in)
-                .err()
-                .map(|refusal| ExecutionEvent::Rejected { refusal })
-        })
+        .execution_transition_guarded(
+            execution,
+            ExecutionState::Claimed,
+            clock.clone(),
+            move |facts| {
+                decide(facts, &for_section, &snapshot_in)
+                    .err()
+                    .map(|refusal| ExecutionEvent::Rejected { refusal })
+            },
+        )
         .await?;
     match result {
         GuardedTransition::Applied { execution, .. } => {

@@ -10,14 +10,18 @@
 //! Step 6 stays on in release builds (STYLE rule 12): it re-reads the execution as committed
 //! and refuses to send unless it is `SUBMITTING` with this client order id, signing time and
 //! window, the request is exactly the execution's order, the notional is within the per-order
-//! cap as the policy now says, and no kill switch is on. Only then does it yield
+//! cap as the policy now says, no kill switch is on, and the proposal has not expired since the
+//! commit (the clock is read after the re-reads). Only then does it yield
 //! [`ReadyToSend`], the one thing the order call accepts. Both witnesses have private fields
 //! and are built only here.
 
 use std::sync::Arc;
 
 use vigil_bitvavo::PreparedOrder;
-use vigil_core::{guard::OrderIntent, Clock, Execution, ExecutionEvent, ExecutionState, Refusal};
+use vigil_core::{
+    guard::{self, OrderIntent},
+    Clock, Execution, ExecutionEvent, ExecutionState, Refusal, Timestamp,
+};
 use vigil_store::{GuardedTransition, Store, StoreError};
 
 use crate::preflight::{decide, Preflighted};
@@ -28,6 +32,8 @@ use crate::preflight::{decide, Preflighted};
 pub(crate) struct Submitting {
     execution: Execution,
     prepared: PreparedOrder,
+    /// The proposal's expiry, which the last check judges again.
+    expires_at: Timestamp,
 }
 
 impl Submitting {
@@ -63,27 +69,34 @@ pub(crate) async fn commit(
     let snapshot = Ok(preflighted.snapshot().clone());
     let expected = preflighted.notional();
     let stamp = prepared.stamp();
-    let now = clock.now();
+    let expires_at = intent.expires_at;
+    // The time is read inside the section (the store reads `clock` once the user's lock is
+    // held), so a wait for the lock cannot make expiry or cooldown be judged at an older moment.
     let result = store
-        .execution_transition_guarded(execution, ExecutionState::Claimed, now, move |facts| {
-            Some(match decide(facts, &intent, &snapshot) {
-                Err(refusal) => ExecutionEvent::Rejected { refusal },
-                // The notional depends only on the intent and the preflight's price, so it
-                // cannot differ; if it ever does, refuse rather than commit an unchecked value.
-                Ok(notional) if notional != expected => ExecutionEvent::Rejected {
-                    refusal: Refusal::FactUnavailable {
-                        fact: format!(
-                            "a stable order value (preflight {expected}, now {notional})"
-                        ),
+        .execution_transition_guarded(
+            execution,
+            ExecutionState::Claimed,
+            clock.clone(),
+            move |facts| {
+                Some(match decide(facts, &intent, &snapshot) {
+                    Err(refusal) => ExecutionEvent::Rejected { refusal },
+                    // The notional depends only on the intent and the preflight's price, so it
+                    // cannot differ; if it ever does, refuse rather than commit an unchecked value.
+                    Ok(notional) if notional != expected => ExecutionEvent::Rejected {
+                        refusal: Refusal::FactUnavailable {
+                            fact: format!(
+                                "a stable order value (preflight {expected}, now {notional})"
+                            ),
+                        },
                     },
-                },
-                Ok(notional) => ExecutionEvent::SubmitCommitted {
-                    signed_at: stamp.signed_at,
-                    access_window_ms: stamp.access_window_ms,
-                    notional,
-                },
-            })
-        })
+                    Ok(notional) => ExecutionEvent::SubmitCommitted {
+                        signed_at: stamp.signed_at,
+                        access_window_ms: stamp.access_window_ms,
+                        notional,
+                    },
+                })
+            },
+        )
         .await?;
     let execution = match result {
         GuardedTransition::Applied { execution, .. }
@@ -93,6 +106,7 @@ pub(crate) async fn commit(
         ExecutionState::Submitting => Ok(SubmitVerdict::Committed(Box::new(Submitting {
             execution,
             prepared,
+            expires_at,
         }))),
         _ => {
             let refusal = execution
@@ -140,11 +154,13 @@ pub(crate) enum SendCheck {
 /// A [`StoreError`] when the re-read fails (then nothing is sent either).
 pub(crate) async fn check_before_send(
     store: &Store,
+    clock: &Arc<dyn Clock>,
     submitting: Box<Submitting>,
 ) -> Result<SendCheck, StoreError> {
     let Submitting {
         execution: written,
         prepared,
+        expires_at,
     } = *submitting;
     // A fresh read on its own connection: it sees only what is committed (I2).
     let committed = store.execution_get(written.id).await?;
@@ -195,6 +211,10 @@ pub(crate) async fn check_before_send(
             "a kill switch went on after SUBMITTING was committed (global {}, user {})",
             switches.global, switches.user
         ));
+    }
+    // Read after every database read above, so no wait can make the proposal look younger.
+    if let Err(expired) = guard::expiry::check_expiry(expires_at, clock.now()) {
+        problems.push(format!("{expired} (after SUBMITTING was committed)"));
     }
     if problems.is_empty() {
         Ok(SendCheck::Ready(Box::new(ReadyToSend {

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Duration, NaiveTime};
 use rust_decimal::Decimal;
 use vigil_core::{
-    guard::{BalanceFact, GuardFacts, MarketActivity},
-    Asset, ExecutionId, ExecutionState, Market, MarketRules, Notional, OrderSize, Policy, Price,
-    Side, Timestamp, UserId,
+    guard::{GuardFacts, MarketActivity},
+    Asset, ExecutionId, ExecutionState, Market, Notional, OrderSize, Policy, Side, Timestamp,
+    UserId,
 };
 
 use crate::{
@@ -111,16 +111,10 @@ impl UserFacts {
             .collect()
     }
 
-    /// The guards' facts snapshot, with what only the exchange knows (rules, price, balance)
-    /// supplied by the caller (`balance: None` skips the balance check, as in the `SUBMITTING`
-    /// re-check).
+    /// The guards' facts snapshot of what the database knows; what only the exchange knows
+    /// (rules, price, balance) is the caller's [`vigil_core::guard::ExchangeFacts`].
     #[must_use]
-    pub fn guard_facts(
-        &self,
-        market_rules: Option<MarketRules>,
-        reference_price: Option<Price>,
-        balance: Option<BalanceFact>,
-    ) -> GuardFacts {
+    pub fn guard_facts(&self) -> GuardFacts {
         GuardFacts {
             now: self.now,
             global_kill_switch: self.kill_switches.global,
@@ -129,9 +123,6 @@ impl UserFacts {
             allowlist: self.allowlist.clone(),
             activity: self.activity.clone(),
             day_used: self.day_used,
-            market_rules,
-            reference_price,
-            balance,
         }
     }
 }

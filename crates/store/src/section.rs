@@ -7,14 +7,16 @@
 //! true until it commits.
 //!
 //! [`Store::execution_transition_guarded`] is the high-level operation: inside ONE section it
-//! reads the user's facts (excluding the execution itself, counting in-flight ones), asks a
+//! reads the time (after the lock is held, never before) and the user's facts (excluding the execution itself, counting in-flight ones), asks a
 //! pure `decide` function what to do, and applies the answer by compare-and-set. That is what
 //! makes cooldown, anti-flip and the daily cap hold under concurrency (I6, I7), and what
 //! re-reads the kill switch in the very transaction that commits `SUBMITTING` (I4). No
 //! exchange call may happen inside a section: `decide` is synchronous for that reason.
 
+use std::sync::Arc;
+
 use vigil_core::{
-    Execution, ExecutionEvent, ExecutionId, ExecutionState, Market, Timestamp, UserId,
+    Clock, Execution, ExecutionEvent, ExecutionId, ExecutionState, Market, Timestamp, UserId,
 };
 
 use crate::{
@@ -164,10 +166,12 @@ impl Store {
             .map_err(|e| self.classify(e))
     }
 
-    /// The guarded transition: inside ONE per-user section, re-reads `execution` (which must be
-    /// in `expected`) and the user's facts for its market at `now` (excluding the execution,
-    /// counting in-flight ones), calls `decide`, and applies the event it returns by
-    /// compare-and-set (`None`: nothing is written). `decide` must be a pure function of the
+    /// The guarded transition: inside ONE per-user section, reads the time from `clock` (once
+    /// the section is held, so a wait for the lock can never make a decision judge an older
+    /// moment: expiry, cooldown and the UTC day are judged at the time the facts are read),
+    /// re-reads `execution` (which must be in `expected`) and the user's facts for its market
+    /// at that time (excluding the execution, counting in-flight ones), calls `decide`, and
+    /// applies the event it returns by compare-and-set (`None`: nothing is written). `decide` must be a pure function of the
     /// facts; it may run more than once if the section is retried. Only the id, user and
     /// market of `execution` are used (they never change); its state is read inside the section.
     ///
@@ -179,17 +183,18 @@ impl Store {
         &self,
         execution: &Execution,
         expected: ExecutionState,
-        now: Timestamp,
+        clock: Arc<dyn Clock>,
         decide: D,
     ) -> Result<GuardedTransition, StoreError>
     where
         D: Fn(&UserFacts) -> Option<ExecutionEvent> + Send + Sync + 'static,
     {
         let (id, user, market) = (execution.id, execution.user_id, execution.market.clone());
-        let decide = std::sync::Arc::new(decide);
+        let decide = Arc::new(decide);
         self.user_section(user, move |txn| {
-            let (decide, market) = (decide.clone(), market.clone());
+            let (decide, market, clock) = (decide.clone(), market.clone(), clock.clone());
             Box::pin(async move {
+                let now = clock.now();
                 let current = txn.execution_get_in_txn(id).await?;
                 if current.state != expected {
                     return Err(StoreError::ExecutionConflict {

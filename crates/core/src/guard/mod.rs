@@ -90,13 +90,26 @@ pub struct GuardFacts {
     pub activity: MarketActivity,
     /// Notional already used today (UTC), counting in-flight orders, excluding this execution.
     pub day_used: Notional,
+}
+
+/// What only the exchange knows, read with the read-only key before the section: every guard
+/// that needs it takes it whole, so no caller can run the caps without the balance check.
+///
+/// The balance is required by the type: there is no way to ask [`evaluate`] to skip it.
+///
+/// ```compile_fail
+/// # use vigil_core::guard::ExchangeFacts;
+/// // Does not compile: there is no balance to leave out.
+/// let facts = ExchangeFacts { market_rules: None, reference_price: None, balance: None };
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeFacts {
     /// The exchange's rules for the market, if known (`None` refuses: rules are required).
     pub market_rules: Option<MarketRules>,
     /// The current price, to value market orders sized in the base asset and quote-sized sells.
     pub reference_price: Option<Price>,
-    /// The balance to spend from, less what in-flight orders hold; `None` skips the check (only
-    /// for the `SUBMITTING` re-check, which must not call the exchange).
-    pub balance: Option<BalanceFact>,
+    /// The balance to spend from, less what in-flight orders hold.
+    pub balance: BalanceFact,
 }
 
 /// What the order is worth for the caps: the quote amount, or quantity × limit price, or
@@ -119,28 +132,36 @@ pub fn order_notional(
     }
 }
 
-/// Runs every guard in a fixed order and returns the order's notional, or the first refusal.
+/// Runs every guard in a fixed order, over the store's facts and the exchange's, and returns the
+/// order's notional, or the first refusal.
 ///
 /// The order: kill switches (I4), trading enabled, expiry, allowlist (I5), unresolved executions
 /// (I3), cooldown and anti-flip (I6), market rules, caps (I7), balance.
 ///
 /// # Errors
 /// The first [`Refusal`].
-pub fn evaluate(facts: &GuardFacts, intent: &OrderIntent) -> Result<Notional, Refusal> {
+pub fn evaluate(
+    facts: &GuardFacts,
+    exchange: &ExchangeFacts,
+    intent: &OrderIntent,
+) -> Result<Notional, Refusal> {
     evaluate_without_market(facts, intent)?;
-    let rules = facts
+    let rules = exchange
         .market_rules
         .as_ref()
         .ok_or_else(|| Refusal::MarketUnknown {
             market: intent.market.clone(),
         })?;
-    market_rules::check_market_rules(rules, intent, facts.reference_price)?;
-    let notional = order_notional(intent, facts.reference_price)?;
+    market_rules::check_market_rules(rules, intent, exchange.reference_price)?;
+    let notional = order_notional(intent, exchange.reference_price)?;
     caps::check_order_cap(&facts.policy, notional)?;
     caps::check_daily_cap(&facts.policy, facts.day_used, notional)?;
-    if let Some(balance) = &facts.balance {
-        balance::check_balance(balance, intent, notional, facts.reference_price)?;
-    }
+    balance::check_balance(
+        &exchange.balance,
+        intent,
+        notional,
+        exchange.reference_price,
+    )?;
     Ok(notional)
 }
 

@@ -46,7 +46,7 @@ prop_compose! {
         last_ago in proptest::option::of(0i64..200), opposite_ago in proptest::option::of(0i64..200),
         unresolved in any::<bool>(), ttl in -5i64..60, trading in any::<bool>(),
         quote_avail in 0u32..60,
-    ) -> (GuardFacts, OrderIntent) {
+    ) -> (GuardFacts, ExchangeFacts, OrderIntent) {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let m = market(market_i);
         let side = if buy { Side::Buy } else { Side::Sell };
@@ -60,21 +60,23 @@ prop_compose! {
             now, global_kill_switch: global, user_kill_switch: user, policy, allowlist,
             activity: MarketActivity { last_order_at, last_buy_at, last_sell_at, unresolved: unresolved.then(crate::ids::ExecutionId::new) },
             day_used: Notional::from_whole(day_used),
+        };
+        let exchange = ExchangeFacts {
             market_rules: Some(rules(&m, trading)),
             reference_price: Some(Price::positive("p", Decimal::from(50_000)).unwrap()),
-            balance: Some(BalanceFact { quote_available: Decimal::from(quote_avail), base_available: Decimal::ONE, fee_rate: Decimal::ZERO }),
+            balance: BalanceFact { quote_available: Decimal::from(quote_avail), base_available: Decimal::ONE, fee_rate: Decimal::ZERO },
         };
         let intent = OrderIntent {
             market: m, side, order_type: OrderType::Market,
             size: OrderSize::Quote(Notional::positive("a", Decimal::new(amount_cents, 2)).unwrap()),
             limit_price: None, expires_at: now + Duration::minutes(ttl),
         };
-        (facts, intent)
+        (facts, exchange, intent)
     }
 }
 
 /// The reference model: the first rule crossed, restated with plain comparisons.
-fn model(f: &GuardFacts, i: &OrderIntent) -> Option<&'static str> {
+fn model(f: &GuardFacts, x: &ExchangeFacts, i: &OrderIntent) -> Option<&'static str> {
     let OrderSize::Quote(amount) = i.size else {
         return Some("unexpected");
     };
@@ -109,7 +111,7 @@ fn model(f: &GuardFacts, i: &OrderIntent) -> Option<&'static str> {
     ) {
         return Some("anti_flip");
     }
-    let rules = f.market_rules.as_ref()?;
+    let rules = x.market_rules.as_ref()?;
     if rules.status != MarketStatus::Trading {
         return Some("market_not_trading");
     }
@@ -122,7 +124,7 @@ fn model(f: &GuardFacts, i: &OrderIntent) -> Option<&'static str> {
     if f.day_used.value() + amount > Decimal::from(100) {
         return Some("cap_daily");
     }
-    let balance = f.balance.as_ref()?;
+    let balance = &x.balance;
     match i.side {
         Side::Buy if balance.quote_available < amount => Some("insufficient_balance"),
         Side::Sell if balance.base_available < amount / Decimal::from(50_000) => {
@@ -136,17 +138,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
     #[test]
-    fn prop_guards_refuse_exactly_when_a_rail_is_crossed((facts, intent) in scenario()) {
-        let got = evaluate(&facts, &intent);
-        match model(&facts, &intent) {
+    fn prop_guards_refuse_exactly_when_a_rail_is_crossed((facts, exchange, intent) in scenario()) {
+        let got = evaluate(&facts, &exchange, &intent);
+        match model(&facts, &exchange, &intent) {
             None => prop_assert!(got.is_ok(), "model allows, guards refused: {got:?}"),
             Some(code) => prop_assert_eq!(got.map_err(|r| r.code()), Err(code)),
         }
     }
 
     #[test]
-    fn prop_an_allowed_order_is_within_every_cap((facts, intent) in scenario()) {
-        if let Ok(notional) = evaluate(&facts, &intent) {
+    fn prop_an_allowed_order_is_within_every_cap((facts, exchange, intent) in scenario()) {
+        if let Ok(notional) = evaluate(&facts, &exchange, &intent) {
             prop_assert!(notional <= facts.policy.order_notional_max);
             prop_assert!(facts.day_used + notional <= facts.policy.daily_notional_max);
             prop_assert!(facts.allowlist.contains(&intent.market));

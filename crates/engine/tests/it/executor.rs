@@ -218,6 +218,45 @@ async fn edge1_a_proposal_that_expires_while_paused_is_refused_at_submitting() {
     .await;
 }
 
+/// Fail-open edge (#11): the last check before sending judges expiry again. The proposal
+/// expires after `SUBMITTING` was committed but while the signed request is still inside its
+/// access window (so the exchange would take it): nothing is sent.
+#[tokio::test]
+async fn edge1_a_proposal_that_expires_after_submitting_is_not_sent() {
+    each_backend(Setup::default(), |h| async move {
+        let proposal = h.approved(Spec::default().ttl(TimeDelta::minutes(1))).await;
+        h.advance(TimeDelta::seconds(58));
+        let pause = PauseAt::new(Step::AfterSubmitting);
+        let executor = h.executor_with(pause.clone());
+        let user = h.user;
+        let task = tokio::spawn(async move { executor.execute(user, proposal).await });
+        pause.reached().await;
+        // Expired, but the request signed two seconds ago is well inside its 10 s window.
+        h.advance(TimeDelta::seconds(3));
+        pause.resume();
+        let outcome = task.await.unwrap().unwrap();
+        let ExecutionOutcome::Failed(failed) = &outcome else {
+            panic!("the last check must fail closed on expiry, got {outcome:?}");
+        };
+        assert_eq!(failed.state, ExecutionState::Failed);
+        assert!(
+            failed
+                .failure
+                .as_deref()
+                .unwrap()
+                .contains("proposal_expired"),
+            "{:?}",
+            failed.failure
+        );
+        assert!(h.orders().is_empty(), "an expired proposal was sent");
+        assert_eq!(
+            h.alerts.of_kind(vigil_engine::AlertKind::SendAborted).len(),
+            1
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn edge3_a_balance_that_dropped_after_approval_is_refused_without_an_order() {
     let setup = Setup::default().policy(|p| p.cooldown_minutes = 0);

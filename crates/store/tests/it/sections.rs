@@ -2,14 +2,14 @@
 
 use std::{
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration as StdDuration,
 };
 
 use chrono::Duration;
-use vigil_core::{ExecutionEvent, ExecutionState, Notional, Side};
+use vigil_core::{Clock, ExecutionEvent, ExecutionState, ManualClock, Notional, Side, Timestamp};
 use vigil_store::{
     Attribution, ExecutionFilter, GuardedTransition, KillSwitchScope, Store, StoreError, UserFacts,
 };
@@ -29,7 +29,13 @@ contract_tests!(
     section_of_an_unknown_user_is_not_found,
     facts_history_queries_stay_on_their_indexes,
     i3_an_unknown_outcome_beyond_the_in_flight_list_still_blocks_its_market,
+    the_guarded_transition_reads_the_time_once_the_section_is_held,
 );
+
+/// A clock standing still at `at`.
+fn clock_at(at: Timestamp) -> Arc<dyn Clock> {
+    Arc::new(ManualClock::new(at))
+}
 
 async fn sections_of_one_user_never_overlap(store: Store) {
     let alice = user(&store, "alice").await;
@@ -135,7 +141,7 @@ async fn i6_twenty_concurrent_guarded_submits_make_one_in_flight_order(store: St
                     .execution_transition_guarded(
                         &e,
                         ExecutionState::Claimed,
-                        at,
+                        clock_at(at),
                         cooldown_decide(at),
                     )
                     .await
@@ -189,9 +195,12 @@ async fn i7_daily_cap_counts_in_flight_orders_under_concurrency(store: Store) {
             let (store, e) = (store.clone(), e.clone());
             tokio::spawn(async move {
                 store
-                    .execution_transition_guarded(&e, ExecutionState::Claimed, at, move |facts| {
-                        (facts.day_used + eur(10) <= cap).then(|| submit(at, eur(10)))
-                    })
+                    .execution_transition_guarded(
+                        &e,
+                        ExecutionState::Claimed,
+                        clock_at(at),
+                        move |facts| (facts.day_used + eur(10) <= cap).then(|| submit(at, eur(10))),
+                    )
                     .await
             })
         })
@@ -228,9 +237,12 @@ async fn i4_guarded_transition_rereads_the_kill_switch(store: Store) {
         .await
         .unwrap();
     let outcome = store
-        .execution_transition_guarded(&execution, ExecutionState::Claimed, t0(), |facts| {
-            (!facts.kill_switches.any()).then(|| submit(facts.now, eur(10)))
-        })
+        .execution_transition_guarded(
+            &execution,
+            ExecutionState::Claimed,
+            clock_at(t0()),
+            |facts| (!facts.kill_switches.any()).then(|| submit(facts.now, eur(10))),
+        )
         .await
         .unwrap();
     assert!(matches!(outcome, GuardedTransition::Unchanged { .. }));
@@ -242,7 +254,12 @@ async fn i4_guarded_transition_rereads_the_kill_switch(store: Store) {
     );
     // A guarded transition from the wrong state is a conflict carrying the truth.
     let err = store
-        .execution_transition_guarded(&execution, ExecutionState::Submitting, t0(), |_| None)
+        .execution_transition_guarded(
+            &execution,
+            ExecutionState::Submitting,
+            clock_at(t0()),
+            |_| None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -435,4 +452,92 @@ async fn i3_an_unknown_outcome_beyond_the_in_flight_list_still_blocks_its_market
         "the unknown outcome is past the cut"
     );
     assert_eq!(facts.activity.unresolved, Some(unknown.id));
+}
+
+/// A clock that tells, at each read, whether the test had already released the section another
+/// task held: a read before the release is a decision judged at an older moment than the facts.
+#[derive(Debug)]
+struct ReleaseAwareClock {
+    inner: ManualClock,
+    released: Arc<AtomicBool>,
+    reads_before_release: AtomicUsize,
+    first_read: tokio::sync::Notify,
+}
+
+impl Clock for ReleaseAwareClock {
+    fn now(&self) -> Timestamp {
+        if !self.released.load(Ordering::SeqCst) {
+            self.reads_before_release.fetch_add(1, Ordering::SeqCst);
+        }
+        self.first_read.notify_one();
+        self.inner.now()
+    }
+}
+
+/// Fail-open edge (#11): the time a guarded transition judges expiry, cooldown and the UTC day by
+/// is read once the user's section is held, not before waiting for it. Another section holds
+/// the lock while the transition is asked for; the clock moves on while it waits; the facts
+/// must carry the later time. A store that read the clock before taking the lock is seen by the
+/// clock itself (a read while the other section was still held).
+async fn the_guarded_transition_reads_the_time_once_the_section_is_held(store: Store) {
+    let alice = user(&store, "alice").await;
+    let execution = claimed(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    let released = Arc::new(AtomicBool::new(false));
+    let clock = Arc::new(ReleaseAwareClock {
+        inner: ManualClock::new(t0()),
+        released: released.clone(),
+        reads_before_release: AtomicUsize::new(0),
+        first_read: tokio::sync::Notify::new(),
+    });
+    let (entered, release) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let holder = {
+        let (store, entered, release) = (store.clone(), entered.clone(), release.clone());
+        tokio::spawn(async move {
+            store
+                .user_section(alice.id, move |_txn| {
+                    let (entered, release) = (entered.clone(), release.clone());
+                    Box::pin(async move {
+                        entered.notify_one();
+                        release.notified().await;
+                        Ok(())
+                    })
+                })
+                .await
+        })
+    };
+    entered.notified().await;
+    let waiting = {
+        let (store, execution, clock) = (store.clone(), execution.clone(), clock.clone());
+        tokio::spawn(async move {
+            store
+                .execution_transition_guarded(
+                    &execution,
+                    ExecutionState::Claimed,
+                    clock,
+                    |_facts| None,
+                )
+                .await
+        })
+    };
+    // A store that reads the clock before the lock does so now; a correct one does not read it
+    // until the section is released. The bound only limits how long a wrong store is given.
+    let _ = tokio::time::timeout(StdDuration::from_millis(300), clock.first_read.notified()).await;
+    clock.inner.advance(Duration::hours(1));
+    released.store(true, Ordering::SeqCst);
+    release.notify_one();
+    holder.await.unwrap().unwrap();
+    let outcome = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        clock.reads_before_release.load(Ordering::SeqCst),
+        0,
+        "the guarded transition read the time while another section held the user's lock"
+    );
+    assert_eq!(
+        outcome.facts().now,
+        t0() + Duration::hours(1),
+        "the facts must be judged at the time the section was entered"
+    );
 }
