@@ -9,6 +9,9 @@
 //! `refusal`), `failed` (not placed) — all 200 — and `outcome_unknown` (202: the order may exist;
 //! the reconciler resolves it and the market stays blocked until then). Errors are for when the
 //! executor could not answer at all (database down: 503).
+//!
+//! The execution runs on a task of its own: a client that disconnects mid-order loses its
+//! answer, not the execution, which still records what the exchange said.
 
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
@@ -45,6 +48,7 @@ pub struct ExecuteView {
         (status = 202, description = "outcome_unknown: the order may exist; the reconciler resolves it", body = ExecuteView),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
+        (status = 500, description = "The execution task stopped without an answer; the reconciler resolves the execution", body = ErrorBody),
         (status = 503, description = "The database or the executor is unavailable; nothing was sent twice", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -61,18 +65,35 @@ pub(crate) async fn execute_proposal(
             "this server was started without an exchange executor, so it cannot execute proposals; start vigil with exchange settings",
         ));
     };
-    let outcome = executor.execute(caller.id(), proposal.id).await?;
-    tracing::info!(
-        proposal_id = %proposal.id,
-        user = %caller.user.name,
-        outcome = outcome.name(),
-        execution_id = ?outcome.execution().map(|e| e.id),
-        "proposal executed through the API"
-    );
-    state
-        .metrics()
-        .execute_answered(state.store(), &outcome)
-        .await;
+    // The execution runs on its own task, detached from this request: a client that hangs up
+    // (or times out) mid-order drops only the wait for the answer, never the execution, which
+    // records the exchange's answer, logs and counts it as if the client were still there.
+    let work = {
+        let (executor, state) = (executor.clone(), state.clone());
+        let (user, user_name, proposal_id) = (caller.id(), caller.user.name.clone(), proposal.id);
+        tokio::spawn(async move {
+            let outcome = executor.execute(user, proposal_id).await?;
+            tracing::info!(
+                proposal_id = %proposal_id,
+                user = %user_name,
+                outcome = outcome.name(),
+                execution_id = ?outcome.execution().map(|e| e.id),
+                "proposal executed through the API"
+            );
+            state
+                .metrics()
+                .execute_answered(state.store(), &outcome)
+                .await;
+            Ok::<_, ApiError>(outcome)
+        })
+    };
+    let outcome = work.await.map_err(|e| {
+        tracing::error!(proposal_id = %proposal.id, error = %e, "the execution task did not finish");
+        ApiError::new(
+            ErrorCode::Internal,
+            "the execution task stopped without an answer; the reconciler resolves the execution, see `vigil executions list`",
+        )
+    })??;
     let status = match outcome {
         ExecutionOutcome::OutcomeUnknown(_) => StatusCode::ACCEPTED,
         _ => StatusCode::OK,

@@ -14,7 +14,7 @@ use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig};
 use vigil_server::{ApiDeps, ExecuteView};
-use vigil_testkit::sim::SpawnedSim;
+use vigil_testkit::sim::{FaultKind, FaultPlan, FaultRule, SpawnedSim};
 
 use crate::app::{Account, TestApp};
 
@@ -237,6 +237,63 @@ async fn another_users_proposal_is_404_and_places_nothing(app: &TestApp, sim: &S
     assert_eq!(listed, json!([]));
 }
 
+/// Fail-open edge (#11): a client that hangs up while the order call is on its way drops only
+/// its own wait. The execution, on its own task, records the exchange's answer (`SUBMITTED` with
+/// the order id) without the reconciler's help; the order exists once.
+async fn a_client_that_disconnects_mid_order_does_not_stop_the_execution(
+    app: &TestApp,
+    sim: &SpawnedSim,
+) {
+    let alice = trader(app).await;
+    let proposal = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, proposal.id).await;
+    sim.handle
+        .set_faults(FaultPlan::single(FaultRule::new(
+            "POST /v2/order",
+            FaultKind::Latency { ms: 1_500 },
+        )))
+        .unwrap();
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(app.url(&format!("/api/v1/proposals/{}/execute", proposal.id)))
+        .bearer_auth(&alice.token)
+        .send()
+        .await;
+    assert!(
+        hung_up.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the client must give up before the order is answered: {hung_up:?}"
+    );
+    let user = alice.user.id;
+    let proposal_id = vigil_core::ProposalId::from_uuid(proposal.id);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let execution = loop {
+        let execution = app
+            .store
+            .execution_get_by_proposal(user, proposal_id)
+            .await
+            .unwrap();
+        if let Some(e) = execution.filter(|e| {
+            e.state != vigil_core::ExecutionState::Claimed
+                && e.state != vigil_core::ExecutionState::Submitting
+        }) {
+            break e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the execution never recorded the exchange's answer after the client hung up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(execution.state, vigil_core::ExecutionState::Submitted);
+    assert!(execution.exchange_order_id.is_some());
+    assert!(!execution.outcome_unknown);
+    let orders = sim.handle.order_log();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+}
+
 macro_rules! execute_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -273,6 +330,7 @@ execute_tests!(
     i1_concurrent_executes_through_the_api_place_one_order,
     i4_i5_refusals_are_answered_with_their_reason_and_no_order,
     another_users_proposal_is_404_and_places_nothing,
+    a_client_that_disconnects_mid_order_does_not_stop_the_execution,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
