@@ -1,8 +1,9 @@
 //! API keys as capabilities (invariant I10).
 //!
 //! A [`ReadOnlyKey`] can only ever build a [`crate::ReadOnlyClient`] (market data, balances,
-//! fees, order and fill lookups); a [`TradeKey`] can only ever build a [`crate::TradingClient`]
-//! (create, cancel, cancel all, dead man's switch). The two types are distinct, so passing the
+//! fees, order and fill lookups); a [`TradeKey`] can only ever build the trade capabilities,
+//! [`crate::TradingClient`] (create) and [`crate::CancelClient`] (cancel, cancel all, dead man's
+//! switch). The two types are distinct, so passing the
 //! trade key where the read-only key belongs does not compile, and
 //! [`crate::BitvavoClients::new`] refuses two keys that share the API key or the secret.
 //!

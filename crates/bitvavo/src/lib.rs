@@ -3,8 +3,9 @@
 //!
 //! Map of the crate:
 //! - [`client`]: [`BitvavoClients`] builds a [`ReadOnlyClient`] (market data, balances, fees,
-//!   order and fill lookups) and a [`TradingClient`] (create, cancel, cancel all, dead man's
-//!   switch) from two distinct keys; the types keep trading out of read-only code.
+//!   order and fill lookups) and, with the trade key, a [`TradingClient`] (create; the executor's)
+//!   and a [`CancelClient`] (cancel, cancel all, dead man's switch), from two distinct keys; the
+//!   types keep trading out of read-only code and order placement out of cancelling code.
 //! - [`endpoint`]: one request type per endpoint with its response type; decimals become core's
 //!   newtypes, `/markets` becomes core's `MarketRules`.
 //! - [`error`]: [`BitvavoError`], shaped by the caller's next decision (refused, ambiguous,
@@ -34,8 +35,8 @@ mod transport;
 mod wire;
 
 pub use client::{
-    BitvavoClients, ClientBuildError, ClockSync, CreateOrderOutcome, PreparedOrder, ReadOnlyClient,
-    TradingClient,
+    BitvavoClients, CancelClient, ClientBuildError, ClockSync, CreateOrderOutcome, PreparedOrder,
+    ReadOnlyClient, TradingClient,
 };
 pub use config::{ClientConfig, ConfigError, OperatorId};
 pub use endpoint::{

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use vigil_bitvavo::{
-    BitvavoError, CancelAllOrders, CancelOrder, OpenOrdersQuery, Order, ReadOnlyClient,
-    TradingClient,
+    BitvavoError, CancelAllOrders, CancelClient, CancelOrder, OpenOrdersQuery, Order,
+    ReadOnlyClient,
 };
 use vigil_core::{ClientOrderId, Execution, ExecutionId, ExecutionState, UserId};
 use vigil_store::{ExecutionFilter, Store, StoreError, LIST_LIMIT_MAX};
@@ -111,7 +111,7 @@ fn describe(order: &Order, owner: Option<&Execution>) -> CancelledOrder {
 pub async fn cancel_open_orders(
     store: &Store,
     read_only: &ReadOnlyClient,
-    trading: &TradingClient,
+    cancel: &CancelClient,
     scope: CancelScope,
 ) -> Result<CancelReport, CancelError> {
     let open = read_only
@@ -123,7 +123,7 @@ pub async fn cancel_open_orders(
     let mut report = CancelReport::default();
     match scope {
         CancelScope::Account => {
-            let acks = trading
+            let acks = cancel
                 .cancel_all_orders(&CancelAllOrders { market: None })
                 .await
                 .map_err(CancelError::CancelAll)?;
@@ -156,7 +156,7 @@ pub async fn cancel_open_orders(
                 };
                 let request =
                     CancelOrder::by_order_id(order.key.market.clone(), order.key.order_id.clone());
-                match trading.cancel_order(&request).await {
+                match cancel.cancel_order(&request).await {
                     Ok(_) => report.cancelled.push(describe(order, Some(owner))),
                     Err(e) => report
                         .failed

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use vigil_bitvavo::{CancelOrdersAfter, TradingClient};
+use vigil_bitvavo::{CancelClient, CancelOrdersAfter};
 use vigil_core::ValidationError;
 
 use crate::alerts::{Alert, AlertKind, AlertSeverity, Alerts, TracingAlerts};
@@ -31,7 +31,7 @@ pub enum DeadMansSwitchError {
 /// Keeps `cancelOrdersAfter` armed while it runs.
 #[derive(Debug, Clone)]
 pub struct DeadMansSwitch {
-    trading: TradingClient,
+    cancel: CancelClient,
     interval: Duration,
     expiry_seconds: u16,
     group: u16,
@@ -45,7 +45,7 @@ impl DeadMansSwitch {
     /// # Errors
     /// [`DeadMansSwitchError::Config`] listing every problem.
     pub fn new(
-        trading: TradingClient,
+        cancel: CancelClient,
         interval: Duration,
         expiry: Duration,
     ) -> Result<DeadMansSwitch, DeadMansSwitchError> {
@@ -69,7 +69,7 @@ impl DeadMansSwitch {
         }
         match expiry_seconds {
             Some(expiry_seconds) if problems.is_empty() => Ok(DeadMansSwitch {
-                trading,
+                cancel,
                 interval,
                 expiry_seconds,
                 group: DEFAULT_GROUP,
@@ -111,7 +111,7 @@ impl DeadMansSwitch {
                 () = shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            match self.trading.cancel_orders_after(&arm).await {
+            match self.cancel.cancel_orders_after(&arm).await {
                 Ok(ack) => {
                     last_armed = Some(Instant::now());
                     warned = false;
@@ -142,7 +142,7 @@ impl DeadMansSwitch {
             }
         }
         match CancelOrdersAfter::disarm(self.group) {
-            Ok(disarm) => match self.trading.cancel_orders_after(&disarm).await {
+            Ok(disarm) => match self.cancel.cancel_orders_after(&disarm).await {
                 Ok(_) => tracing::info!("dead man's switch disarmed (clean shutdown)"),
                 Err(e) => tracing::warn!(
                     error = %e,
@@ -155,18 +155,18 @@ impl DeadMansSwitch {
     }
 }
 
-/// Keeps Bitvavo's `cancelOrdersAfter` armed with `trading` until `shutdown`, re-arming every
+/// Keeps Bitvavo's `cancelOrdersAfter` armed with `cancel` until `shutdown`, re-arming every
 /// `interval` with `expiry`, and disarms it on the way out.
 ///
 /// # Errors
 /// [`DeadMansSwitchError::Config`] for invalid settings (nothing is armed).
 pub async fn run(
-    trading: TradingClient,
+    cancel: CancelClient,
     interval: Duration,
     expiry: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), DeadMansSwitchError> {
-    DeadMansSwitch::new(trading, interval, expiry)?
+    DeadMansSwitch::new(cancel, interval, expiry)?
         .run(shutdown)
         .await;
     Ok(())

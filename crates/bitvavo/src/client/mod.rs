@@ -1,8 +1,9 @@
 //! The two capabilities (invariant I10) and how they are built.
 //!
 //! [`ReadOnlyClient`] reads: market data, balances, fees, orders (by either id), order history,
-//! open orders and fills. [`TradingClient`] acts: create, cancel, cancel all and the dead man's
-//! switch. Neither has the other's methods, so the type system keeps trading out of everything
+//! open orders and fills. [`TradingClient`] places orders (the executor's alone);
+//! [`CancelClient`] cancels one order, all open orders, and arms the dead man's switch. None has
+//! another's methods, so the type system keeps trading out of everything
 //! that holds only the read-only client:
 //!
 //! ```compile_fail
@@ -19,12 +20,27 @@
 //! # }
 //! ```
 //!
+//! ```compile_fail
+//! # async fn f(cancel: vigil_bitvavo::CancelClient, order: vigil_bitvavo::CreateOrder) {
+//! // The cancel capability cannot place an order (I10: only the executor holds that).
+//! cancel.create_order(order).await;
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn f(trading: vigil_bitvavo::TradingClient, all: vigil_bitvavo::CancelAllOrders) {
+//! // The order capability does not cancel: cancelling is a separate capability.
+//! trading.cancel_all_orders(&all).await;
+//! # }
+//! ```
+//!
 //! The same calls on the right capability compile (so the two tests above fail for the missing
 //! capability, not for a typo):
 //!
 //! ```no_run
 //! # async fn f(c: vigil_bitvavo::BitvavoClients, order: vigil_bitvavo::CreateOrder) {
 //! let placed = c.trading.create_order(order).await;
+//! let canceled = c.cancel.cancel_all_orders(&vigil_bitvavo::CancelAllOrders { market: None }).await;
 //! let balances = c.read_only.balance(&vigil_bitvavo::BalanceQuery::default()).await;
 //! # }
 //! ```
@@ -41,7 +57,7 @@ use std::sync::Arc;
 use vigil_core::Clock;
 
 pub use read_only::{ClockSync, ReadOnlyClient};
-pub use trading::{CreateOrderOutcome, PreparedOrder, TradingClient};
+pub use trading::{CancelClient, CreateOrderOutcome, PreparedOrder, TradingClient};
 
 use crate::{
     config::{ClientConfig, ConfigError},
@@ -69,8 +85,10 @@ pub enum ClientBuildError {
 pub struct BitvavoClients {
     /// Market data, balances, fees, lookups (the read-only key).
     pub read_only: ReadOnlyClient,
-    /// Orders: create, cancel, cancel all, dead man's switch (the trade key; executor only).
+    /// Placing orders (the trade key; the executor's alone).
     pub trading: TradingClient,
+    /// Cancelling orders and the dead man's switch (the trade key; never places an order).
+    pub cancel: CancelClient,
 }
 
 impl BitvavoClients {
@@ -101,9 +119,11 @@ impl BitvavoClients {
         .map_err(ClientBuildError::Http)?;
         let trade = Transport::new(config, trade_key.0, clock, offset, public_budget, "trading")
             .map_err(ClientBuildError::Http)?;
+        let trade = Arc::new(trade);
         Ok(Self {
             read_only: ReadOnlyClient::from_transport(read),
-            trading: TradingClient::from_transport(trade),
+            trading: TradingClient::from_transport(Arc::clone(&trade)),
+            cancel: CancelClient::from_transport(trade),
         })
     }
 }

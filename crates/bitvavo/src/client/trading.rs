@@ -1,5 +1,8 @@
-//! The trading capability: create, cancel, cancel all and the dead man's switch, with the trade
-//! key, and nothing else (I10). Held only by the executor.
+//! The two capabilities of the trade key (I10): [`TradingClient`] places orders and is held only
+//! by the executor; [`CancelClient`] cancels (one order, all open orders, the exchange's dead
+//! man's switch) and is what cancel-open-orders, the dead man's switch and the sign-off hold.
+//! Both sign with the trade key and share its rate-limit budget; neither has the other's
+//! methods.
 //!
 //! Placing an order is split in two so the executor can follow its step order (DESIGN.md steps
 //! 5 and 6): [`TradingClient::prepare_order`] reserves the rate-limit budget and signs, which
@@ -21,9 +24,15 @@ use crate::{
     transport::{Prepared, RequestStamp, Transport},
 };
 
-/// Places and cancels orders with the trade key.
+/// Places orders with the trade key: the order capability, held only by the executor.
 #[derive(Debug, Clone)]
 pub struct TradingClient {
+    transport: Arc<Transport>,
+}
+
+/// Cancels orders with the trade key: the cancel capability, which cannot place an order.
+#[derive(Debug, Clone)]
+pub struct CancelClient {
     transport: Arc<Transport>,
 }
 
@@ -73,10 +82,8 @@ pub struct CreateOrderOutcome {
 }
 
 impl TradingClient {
-    pub(crate) fn from_transport(transport: Transport) -> Self {
-        Self {
-            transport: Arc::new(transport),
-        }
+    pub(crate) fn from_transport(transport: Arc<Transport>) -> Self {
+        Self { transport }
     }
 
     /// The opaque identity of the API key this client signs with, to check that it is not the
@@ -160,6 +167,25 @@ impl TradingClient {
                 result: Err(e),
             },
         }
+    }
+}
+
+impl CancelClient {
+    pub(crate) fn from_transport(transport: Arc<Transport>) -> Self {
+        Self { transport }
+    }
+
+    /// The opaque identity of the API key this client signs with (the trade key).
+    #[must_use]
+    pub fn key_id(&self) -> crate::keys::KeyId {
+        self.transport.key_id()
+    }
+
+    /// What this client knows of the trade key's rate-limit budget (shared with the
+    /// [`TradingClient`]: one key, one budget).
+    #[must_use]
+    pub fn rate_limit(&self) -> crate::RateLimitStatus {
+        self.transport.rate_limit()
     }
 
     /// `DELETE /order`, by `orderId` or `clientOrderId`, with `operatorId`. The answer only

@@ -154,7 +154,7 @@ async fn account_round_trips() {
 async fn order_life_cycle_by_order_id_and_client_order_id() {
     let sim = sim::spawn(SEED, FaultPlan::none()).await;
     let both = clients(&sim);
-    let (read, trade) = (both.read_only, both.trading);
+    let (read, trade, cancel) = (both.read_only, both.trading, both.cancel);
 
     // Create, with the stamp returned alongside the order.
     let coid = ClientOrderId::new();
@@ -223,7 +223,7 @@ async fn order_life_cycle_by_order_id_and_client_order_id() {
     assert!(history.iter().any(|o| o.client_order_id == Some(coid)));
 
     // Cancel by clientOrderId; the order is then canceled on the exchange.
-    let ack = trade
+    let ack = cancel
         .cancel_order(&CancelOrder::by_client_order_id(btc_eur(), coid))
         .await
         .unwrap();
@@ -243,7 +243,7 @@ async fn order_life_cycle_by_order_id_and_client_order_id() {
         .await
         .result
         .unwrap();
-    let ack = trade
+    let ack = cancel
         .cancel_order(&CancelOrder::by_order_id(
             btc_eur(),
             second.key.order_id.clone(),
@@ -253,7 +253,7 @@ async fn order_life_cycle_by_order_id_and_client_order_id() {
     assert_eq!(ack.order_id, second.key.order_id);
 
     // Canceling a canceled order is a definite refusal (233) or not found (240).
-    let again = trade
+    let again = cancel
         .cancel_order(&CancelOrder::by_order_id(btc_eur(), second.key.order_id))
         .await
         .unwrap_err();
@@ -264,7 +264,7 @@ async fn order_life_cycle_by_order_id_and_client_order_id() {
 async fn market_order_fills_and_shows_in_trades_and_cancel_all_clears_the_book() {
     let sim = sim::spawn(SEED, FaultPlan::none()).await;
     let both = clients(&sim);
-    let (read, trade) = (both.read_only, both.trading);
+    let (read, trade, cancel) = (both.read_only, both.trading, both.cancel);
 
     let coid = ClientOrderId::new();
     let order = CreateOrder::market(
@@ -298,7 +298,7 @@ async fn market_order_fills_and_shows_in_trades_and_cancel_all_clears_the_book()
             .result
             .unwrap();
     }
-    let canceled = trade
+    let canceled = cancel
         .cancel_all_orders(&CancelAllOrders {
             market: Some(btc_eur()),
         })
@@ -311,7 +311,7 @@ async fn market_order_fills_and_shows_in_trades_and_cancel_all_clears_the_book()
         .unwrap();
     assert!(open.is_empty(), "{open:?}");
     // Cancel-all over every market, with nothing open, answers an empty list.
-    assert!(trade
+    assert!(cancel
         .cancel_all_orders(&CancelAllOrders { market: None })
         .await
         .unwrap()
@@ -321,14 +321,14 @@ async fn market_order_fills_and_shows_in_trades_and_cancel_all_clears_the_book()
 #[tokio::test]
 async fn dead_mans_switch_arms_and_disarms() {
     let sim = sim::spawn(SEED, FaultPlan::none()).await;
-    let trade = clients(&sim).trading;
-    let armed = trade
+    let cancel = clients(&sim).cancel;
+    let armed = cancel
         .cancel_orders_after(&CancelOrdersAfter::arm(1, 60).unwrap())
         .await
         .unwrap();
     assert_eq!(armed.cod_group_id, 1);
     assert!(armed.time_of_expiry_seconds > 0);
-    trade
+    cancel
         .cancel_orders_after(&CancelOrdersAfter::disarm(1).unwrap())
         .await
         .unwrap();

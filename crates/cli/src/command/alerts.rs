@@ -148,10 +148,10 @@ pub(crate) async fn spawn_for_service(
     Ok(delivery)
 }
 
-/// For `vigil run`: keeps Bitvavo's dead man's switch armed with `trading` until `shutdown`
+/// For `vigil run`: keeps Bitvavo's dead man's switch armed with `cancel` until `shutdown`
 /// (disarmed on the way out), when `dead_mans_switch.enabled`.
 pub(crate) fn spawn_dead_mans_switch(
-    trading: vigil_bitvavo::TradingClient,
+    cancel: vigil_bitvavo::CancelClient,
     alerts: &AlertDelivery,
     config: &Config,
     shutdown: &CancellationToken,
@@ -164,7 +164,7 @@ pub(crate) fn spawn_dead_mans_switch(
         );
         return Ok(());
     }
-    let switch = vigil_engine::DeadMansSwitch::new(trading, settings.interval, settings.expiry)
+    let switch = vigil_engine::DeadMansSwitch::new(cancel, settings.interval, settings.expiry)
         .map_err(|e| CommandError::Invalid(e.to_string()))?
         .with_alerts(Arc::new(alerts.clone()));
     let token = shutdown.clone();

@@ -33,7 +33,7 @@ pub(crate) async fn on_and_cancel(
     let clients = exchange::clients(config, env).await.map_err(|e| {
         e.context("the kill switch is ON, but the open orders could NOT be cancelled: the exchange is not reachable; retry `vigil kill-switch on --cancel-open-orders` or cancel them on the exchange")
     })?;
-    let report = cancel_open_orders(&ctx.store, &clients.read_only, &clients.trading, scope)
+    let report = cancel_open_orders(&ctx.store, &clients.read_only, &clients.cancel, scope)
         .await
         .map_err(|e| {
             anyhow::anyhow!("the kill switch is ON, but cancelling the open orders failed: {e}")

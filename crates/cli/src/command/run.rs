@@ -79,7 +79,7 @@ pub(crate) async fn run(
     // The exchange's dead man's switch: resting orders are cancelled if this process stops
     // re-arming it (it is disarmed on a clean shutdown).
     super::alerts::spawn_dead_mans_switch(
-        clients.trading.clone(),
+        clients.cancel.clone(),
         &alerts,
         config,
         &shutdown,
@@ -149,7 +149,9 @@ pub(crate) async fn run(
     ));
     tasks.spawn(rate_limit_watch(
         clients.read_only.clone(),
-        clients.trading.clone(),
+        // The trade key's budget, read through the cancel capability: the watch never needs
+        // the order capability, which only the executor holds (I10).
+        clients.cancel.clone(),
         Arc::new(alerts.clone()),
         shutdown.clone(),
     ));
@@ -431,7 +433,7 @@ async fn execute_approved(
 /// sampled from its client every few seconds; one alert per ban and key).
 async fn rate_limit_watch(
     read_only: vigil_bitvavo::ReadOnlyClient,
-    trading: vigil_bitvavo::TradingClient,
+    trade_key: vigil_bitvavo::CancelClient,
     alerts: Arc<dyn vigil_engine::Alerts>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -448,7 +450,7 @@ async fn rate_limit_watch(
                 &mut read_only_ban,
                 read_only.rate_limit(),
             ),
-            (ExchangeKey::Trade, &mut trade_ban, trading.rate_limit()),
+            (ExchangeKey::Trade, &mut trade_ban, trade_key.rate_limit()),
         ];
         for (key, alerted_until, status) in samples {
             if let Some(alert) = ban_alert(key, alerted_until, &status) {

@@ -53,7 +53,7 @@ async fn is_open(h: &Harness, id: ClientOrderId) -> bool {
 
 fn switch(h: &Harness) -> DeadMansSwitch {
     DeadMansSwitch::new(
-        h.clients.trading.clone(),
+        h.clients.cancel.clone(),
         Duration::from_secs(1),
         Duration::from_secs(10),
     )
@@ -139,7 +139,7 @@ fn settings_outside_bitvavo_s_limits_are_refused() {
         )
         .unwrap();
         DeadMansSwitch::new(
-            clients.trading,
+            clients.cancel,
             Duration::from_secs(interval),
             Duration::from_secs(expiry),
         )
@@ -165,7 +165,7 @@ async fn i4_the_kill_switch_cancels_the_account_s_open_orders() {
         let report = cancel_open_orders(
             &h.store,
             &h.clients.read_only,
-            &h.clients.trading,
+            &h.clients.cancel,
             CancelScope::Account,
         )
         .await
@@ -214,7 +214,7 @@ async fn i4_a_user_s_kill_switch_cancels_only_that_user_s_orders() {
         let report = cancel_open_orders(
             &h.store,
             &h.clients.read_only,
-            &h.clients.trading,
+            &h.clients.cancel,
             CancelScope::User(bob.id),
         )
         .await

@@ -61,7 +61,7 @@ async fn i3_a_resting_order_is_followed_to_canceled() {
 
         let order_id = OrderId::parse(placed.exchange_order_id.as_deref().unwrap()).unwrap();
         h.clients
-            .trading
+            .cancel
             .cancel_order(&CancelOrder::by_order_id(btc(), order_id))
             .await
             .unwrap();
