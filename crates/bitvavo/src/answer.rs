@@ -4,9 +4,12 @@
 //! The rules, in order:
 //! - 2xx with a JSON body: success. 2xx without JSON: `Ambiguous` for a request that creates or
 //!   cancels something (it was accepted, but we cannot tell what happened), `Malformed` for a read.
-//! - An error body `{"errorCode": n, "error": "..."}`: classified by code ([`classify_code`]);
-//!   errorCode 220 on a create becomes `ClientOrderIdInUse`.
-//! - HTTP 429 without a code: rate limited.
+//! - An error body `{"errorCode": n, "error": "..."}`: classified by the code AND the status
+//!   ([`classify_code`]): for a create or a cancel only the codes the protocol names as definite
+//!   refusals of that request, with a 4xx status, are `Refused`; errorCode 220 on a create
+//!   becomes `ClientOrderIdInUse`; everything else is `Ambiguous`.
+//! - HTTP 429 without a code: rate limited for a read, `Ambiguous` for a create or a cancel (an
+//!   answer that cannot be read proves nothing about what was carried out).
 //! - Anything else (5xx from a proxy, an HTML error page, an empty body): `Ambiguous`.
 
 use reqwest::header::HeaderMap;
@@ -14,7 +17,7 @@ use serde_json::Value;
 use vigil_core::Timestamp;
 
 use crate::{
-    error::{classify_code, BitvavoError, CodeClass, RateLimitSource},
+    error::{classify_code, BitvavoError, CodeClass, RateLimitSource, RequestEffect},
     rate_limit::Observation,
     wire,
 };
@@ -132,6 +135,7 @@ pub(crate) fn read_answer(
             }),
         };
     }
+    let effect = RequestEffect::of(ctx.mutates, ctx.creates_order);
     let coded = json.as_ref().and_then(|v| {
         let code = wire::int_value(v.get("errorCode")?).ok()?;
         let message = v
@@ -144,34 +148,61 @@ pub(crate) fn read_answer(
         Some((code, message))
     });
     match coded {
-        Some((code, message)) => match classify_code(code, status, ctx.mutates) {
-            CodeClass::Definite if code == 220 && ctx.creates_order => {
-                Answer::fail(BitvavoError::ClientOrderIdInUse {
-                    message,
-                    http_status: status,
-                })
-            }
+        Some((code, message)) => match classify_code(code, status, effect) {
+            CodeClass::OrderExists => Answer::fail(BitvavoError::ClientOrderIdInUse {
+                message,
+                http_status: status,
+            }),
             CodeClass::Definite => Answer::fail(BitvavoError::Refused {
                 code,
                 message,
                 http_status: status,
             }),
-            CodeClass::Unknown => Answer::fail(BitvavoError::Ambiguous {
-                detail: format!(
+            CodeClass::Unknown => ambiguous(
+                format!(
                     "{} was answered with errorCode {code} (HTTP {status}): {message}",
                     ctx.name
                 ),
-            }),
+                status,
+                Some(code),
+                &message,
+                rate,
+                ctx,
+            ),
             CodeClass::RateLimit => rate_limited(Some(code), status, &message, rate, ctx),
         },
-        None if status == 429 => rate_limited(None, status, &body_excerpt(body), rate, ctx),
-        None => Answer::fail(BitvavoError::Ambiguous {
-            detail: format!(
+        None if status == 429 && effect == RequestEffect::Read => {
+            rate_limited(None, status, &body_excerpt(body), rate, ctx)
+        }
+        None => ambiguous(
+            format!(
                 "{} was answered with HTTP {status} without a Bitvavo error code: {}",
                 ctx.name,
                 body_excerpt(body)
             ),
-        }),
+            status,
+            None,
+            "",
+            rate,
+            ctx,
+        ),
+    }
+}
+
+/// An unknown outcome. When the status is 429 (a contradictory answer, such as 101 with 429, or
+/// a 429 on a create without a readable code), the key still stays away as for a rate limit:
+/// the outcome is unknown, and the exchange asked for a pause.
+fn ambiguous(
+    detail: String,
+    status: u16,
+    code: Option<i64>,
+    message: &str,
+    rate: &RateHeaders,
+    ctx: &AnswerContext<'_>,
+) -> Answer {
+    Answer::Failure {
+        error: BitvavoError::Ambiguous { detail },
+        ban_until: (status == 429).then(|| stay_away_until(code, message, rate, ctx)),
     }
 }
 
@@ -183,22 +214,7 @@ fn rate_limited(
     rate: &RateHeaders,
     ctx: &AnswerContext<'_>,
 ) -> Answer {
-    let now = ctx.now;
-    let reset = rate.reset_at_local(ctx.offset_ms);
-    let until = match code {
-        // "... The ban expires at <ms>." (the shape the official SDK parses), or "... blocked
-        // until <ms>." where a 110 carries its end.
-        Some(105 | 110) => ban_expiry(message)
-            .and_then(|ms| wire::plausible_time_ms(ms.saturating_sub(ctx.offset_ms))),
-        // The order-rate limit is per second.
-        Some(104) => Some(now + chrono::TimeDelta::seconds(1)),
-        Some(103) => reset,
-        _ => None,
-    }
-    // A key ban lasts until the end of the minute after the current one.
-    .or_else(|| reset.map(|r| r + chrono::TimeDelta::minutes(1)))
-    .unwrap_or(now + chrono::TimeDelta::minutes(2))
-    .clamp(now + chrono::TimeDelta::seconds(1), now + BAN_MAX);
+    let until = stay_away_until(code, message, rate, ctx);
     let code_text = code.map_or_else(String::new, |c| format!("errorCode {c}, "));
     Answer::Failure {
         error: BitvavoError::RateLimited {
@@ -211,6 +227,31 @@ fn rate_limited(
         },
         ban_until: Some(until),
     }
+}
+
+/// How long a key stays away after a rate-limit answer (local clock).
+fn stay_away_until(
+    code: Option<i64>,
+    message: &str,
+    rate: &RateHeaders,
+    ctx: &AnswerContext<'_>,
+) -> Timestamp {
+    let now = ctx.now;
+    let reset = rate.reset_at_local(ctx.offset_ms);
+    match code {
+        // "... The ban expires at <ms>." (the shape the official SDK parses), or "... blocked
+        // until <ms>." where a 110 carries its end.
+        Some(105 | 110) => ban_expiry(message)
+            .and_then(|ms| wire::plausible_time_ms(ms.saturating_sub(ctx.offset_ms))),
+        // The order-rate limit is per second.
+        Some(104) => Some(now + chrono::TimeDelta::seconds(1)),
+        Some(103) => reset,
+        _ => None,
+    }
+    // A key ban lasts until the end of the minute after the current one.
+    .or_else(|| reset.map(|r| r + chrono::TimeDelta::minutes(1)))
+    .unwrap_or(now + chrono::TimeDelta::minutes(2))
+    .clamp(now + chrono::TimeDelta::seconds(1), now + BAN_MAX)
 }
 
 /// The `<ms>` of "... expires at <ms>." (105) or "... blocked until <ms>." (110).
@@ -301,10 +342,45 @@ mod tests {
                 ..
             }
         ));
-        // 220 to anything but a create is an ordinary refusal.
+        // 220 to a cancel is no refusal the protocol names for it: unknown, never "not done";
+        // to a read it is an ordinary refusal.
         assert!(matches!(
             error(400, r#"{"errorCode":220,"error":"dup"}"#, &ctx(true, false)),
+            BitvavoError::Ambiguous { .. }
+        ));
+        assert!(matches!(
+            error(
+                400,
+                r#"{"errorCode":220,"error":"dup"}"#,
+                &ctx(false, false)
+            ),
             BitvavoError::Refused { code: 220, .. }
+        ));
+        // #18 cases 1 and 3: "no order found" and a 429 with 101 or 109 answer a create with
+        // an unknown outcome, and the 429 still makes the key stay away.
+        for status in [400, 403, 404, 500, 503] {
+            assert!(matches!(
+                error(
+                    status,
+                    r#"{"errorCode":240,"error":"No order found."}"#,
+                    &create
+                ),
+                BitvavoError::Ambiguous { .. }
+            ));
+        }
+        for code in [101, 109] {
+            let body = format!(r#"{{"errorCode":{code},"error":"may or may not have succeeded"}}"#);
+            let Answer::Failure { error, ban_until } =
+                read_answer(429, body.as_bytes(), &RateHeaders::default(), &create)
+            else {
+                panic!("a 429 is a failure");
+            };
+            assert!(matches!(error, BitvavoError::Ambiguous { .. }), "{error:?}");
+            assert!(ban_until.is_some(), "a 429 still stops the key for a while");
+        }
+        assert!(matches!(
+            error(429, "", &create),
+            BitvavoError::Ambiguous { .. }
         ));
         assert!(matches!(
             error(502, "Bad Gateway", &create),

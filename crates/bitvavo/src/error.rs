@@ -1,13 +1,15 @@
 //! The client's errors, shaped by what the caller does next (bitvavo-api.md section 8.4).
 //!
 //! - [`BitvavoError::Refused`]: a definite exchange error code; the request was not carried out
-//!   (for an order: certainly not placed). Record it and move on.
+//!   (for an order: certainly not placed). For a create or a cancel only the codes listed in
+//!   [`CREATE_REFUSALS`] / [`CANCEL_REFUSALS`] with a 4xx status are definite; docs/safety.md
+//!   has the table. Record it and move on.
 //! - [`BitvavoError::ClientOrderIdInUse`]: errorCode 220 on a create; an *open* order already has
 //!   this `clientOrderId`, so Vigil's order exists. Look it up; never record the execution as
 //!   failed.
 //! - [`BitvavoError::Ambiguous`]: the request may have been carried out (timeout after sending,
-//!   dropped connection, 5xx without a definite code, 101, 109, an order answer that is not
-//!   JSON). Reconcile; never retry an order blindly.
+//!   dropped connection, any 5xx, 101, 109, 240 or any code not named as a refusal of that
+//!   request, a 429 that carries no rate-limit code, an order answer that is not JSON). Reconcile; never retry an order blindly.
 //! - [`BitvavoError::RateLimited`]: nothing was carried out; try again at `retry_at`.
 //! - [`BitvavoError::Malformed`]: a 2xx answer Vigil cannot read; a bug or an API change. For a
 //!   create this means the exchange *accepted* the order, so the order exists.
@@ -153,16 +155,98 @@ impl From<Malformed> for BitvavoError {
 pub(crate) enum CodeClass {
     /// Definitely not carried out.
     Definite,
+    /// errorCode 220 on a create: an open order already has our `clientOrderId`, so it exists.
+    OrderExists,
     /// May have been carried out.
     Unknown,
-    /// Rate limit or ban.
+    /// Rate limit or ban: not carried out.
     RateLimit,
 }
 
+/// What a request does, for reading its error answers: a read is never "carried out" in a way
+/// that matters, a create or a cancel is, so for those only the codes the protocol names as
+/// definite refusals of THAT request mean "not carried out".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestEffect {
+    /// Reads only (market data, balances, lookups).
+    Read,
+    /// `POST /order`.
+    CreateOrder,
+    /// `DELETE /order`, `DELETE /orders`, `POST /cancelOrdersAfter`.
+    Cancel,
+}
+
+impl RequestEffect {
+    pub(crate) fn of(mutates: bool, creates_order: bool) -> RequestEffect {
+        match (mutates, creates_order) {
+            (_, true) => RequestEffect::CreateOrder,
+            (true, false) => RequestEffect::Cancel,
+            (false, false) => RequestEffect::Read,
+        }
+    }
+}
+
+/// The `errorCode`s that refuse a create definitely (bitvavo-api.md 8.3 and 8.4): the create's
+/// validation codes, the authentication and trade-permission codes, and the two "resubmit"
+/// codes of the matching engine. Listed one by one, never as ranges: a code that is not here
+/// (240 "no order found", the update-only codes 232, 233, 234 and 239, codes the document does
+/// not list) is an unknown outcome. And only with an HTTP 4xx status other than 429: every 5xx,
+/// and any status that contradicts a refusal, is an unknown outcome too (so 107 and 108, which
+/// usually come with 503, are resolved by the reconciler).
+pub(crate) const CREATE_REFUSALS: &[i64] = &[
+    102, 107, 108, 200, 201, 202, 203, 204, 205, 206, 210, 211, 212, 213, 214, 215, 216, 217, 218,
+    219, 230, 231, 235, 236, 237, 238, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 317,
+];
+
+/// The `errorCode`s that refuse a cancel definitely (not carried out): validation, 233 (the
+/// order is already filled or canceled), 240 (no such order), authentication and permission.
+pub(crate) const CANCEL_REFUSALS: &[i64] = &[
+    102, 200, 201, 202, 203, 204, 205, 206, 233, 240, 300, 301, 302, 303, 304, 305, 306, 307, 308,
+    309, 310, 317,
+];
+
+/// Rate-limit and ban codes (not carried out); 110 means a rate-limit block only with HTTP 429.
+const RATE_LIMIT_CODES: &[i64] = &[103, 104, 105];
+
 /// Section 8.4 as a function: what an `errorCode` says about the request's outcome. `status` is
-/// the HTTP status; `mutates` says whether the request creates or cancels something (then an
-/// unrecognised code is treated as unknown, never as definite).
-pub(crate) fn classify_code(code: i64, status: u16, mutates: bool) -> CodeClass {
+/// the HTTP status. For a create or a cancel only the tables above are definite; every other
+/// code, every 5xx and every contradictory pair (a refusal code with 429, 101 or 109 with any
+/// status) is an unknown outcome.
+pub(crate) fn classify_code(code: i64, status: u16, effect: RequestEffect) -> CodeClass {
+    match effect {
+        RequestEffect::Read => classify_read(code, status),
+        RequestEffect::CreateOrder | RequestEffect::Cancel => {
+            classify_mutation(code, status, effect)
+        }
+    }
+}
+
+fn classify_mutation(code: i64, status: u16, effect: RequestEffect) -> CodeClass {
+    if !(400..500).contains(&status) {
+        return CodeClass::Unknown;
+    }
+    let rate_limit = RATE_LIMIT_CODES.contains(&code);
+    if status == 429 {
+        return if rate_limit || code == 110 {
+            CodeClass::RateLimit
+        } else {
+            CodeClass::Unknown
+        };
+    }
+    if rate_limit {
+        return CodeClass::RateLimit;
+    }
+    match effect {
+        RequestEffect::CreateOrder if code == 220 => CodeClass::OrderExists,
+        RequestEffect::CreateOrder if CREATE_REFUSALS.contains(&code) => CodeClass::Definite,
+        RequestEffect::Cancel if CANCEL_REFUSALS.contains(&code) => CodeClass::Definite,
+        _ => CodeClass::Unknown,
+    }
+}
+
+/// A read carries nothing out: a refusal code means the answer is not coming (`Refused`), and
+/// only 101, 109, 400 and a 5xx without a known code leave it unclear.
+fn classify_read(code: i64, status: u16) -> CodeClass {
     match code {
         _ if status == 429 => CodeClass::RateLimit,
         103..=105 => CodeClass::RateLimit,
@@ -171,7 +255,7 @@ pub(crate) fn classify_code(code: i64, status: u16, mutates: bool) -> CodeClass 
         110 => CodeClass::Definite,
         101 | 109 | 400 => CodeClass::Unknown,
         102 | 107 | 108 | 200..=240 | 300..=317 | 401..=414 => CodeClass::Definite,
-        _ if mutates || status >= 500 => CodeClass::Unknown,
+        _ if status >= 500 => CodeClass::Unknown,
         _ => CodeClass::Definite,
     }
 }
@@ -202,40 +286,112 @@ fn refusal_hint(code: i64) -> &'static str {
 mod tests {
     use super::*;
 
+    use RequestEffect::{Cancel, CreateOrder, Read};
+
     #[test]
-    fn classification_follows_section_8_4() {
+    fn reads_follow_section_8_4() {
         use CodeClass::{Definite, RateLimit, Unknown};
-        for (code, status, mutates, want) in [
-            (101, 500, true, Unknown),
-            (101, 500, false, Unknown),
-            (109, 503, true, Unknown),
-            (400, 500, true, Unknown),
-            (107, 503, true, Definite),
-            (108, 503, true, Definite),
-            (102, 400, true, Definite),
-            (205, 400, true, Definite),
-            (216, 400, true, Definite),
-            (220, 400, true, Definite),
-            (233, 400, true, Definite),
-            (240, 404, false, Definite),
-            (304, 403, true, Definite),
-            (309, 403, true, Definite),
-            (310, 403, true, Definite),
-            (110, 429, true, RateLimit),
-            (105, 429, true, RateLimit),
-            (105, 400, false, RateLimit),
-            (103, 400, false, RateLimit),
-            (999, 429, false, RateLimit),
-            (110, 400, false, Definite),
-            (999, 400, true, Unknown),
-            (999, 400, false, Definite),
-            (999, 502, false, Unknown),
-            (-1, 400, true, Unknown),
+        for (code, status, want) in [
+            (101, 500, Unknown),
+            (109, 503, Unknown),
+            (240, 404, Definite),
+            (105, 400, RateLimit),
+            (103, 400, RateLimit),
+            (999, 429, RateLimit),
+            (110, 400, Definite),
+            (999, 400, Definite),
+            (999, 502, Unknown),
         ] {
             assert_eq!(
-                classify_code(code, status, mutates),
+                classify_code(code, status, Read),
                 want,
-                "code {code} status {status} mutates {mutates}"
+                "code {code} status {status}"
+            );
+        }
+    }
+
+    /// #18 case 1: every code the protocol names as a definite refusal of a create is
+    /// "not placed" with each 4xx status it can come with, and with no other status.
+    #[test]
+    fn i3_each_create_refusal_code_is_definite_only_with_a_4xx_status() {
+        for &code in CREATE_REFUSALS {
+            for status in [400, 403, 404] {
+                assert_eq!(
+                    classify_code(code, status, CreateOrder),
+                    CodeClass::Definite,
+                    "create refused with errorCode {code}, HTTP {status}"
+                );
+            }
+            for status in [200, 302, 429, 500, 502, 503] {
+                assert_eq!(
+                    classify_code(code, status, CreateOrder),
+                    CodeClass::Unknown,
+                    "errorCode {code} with HTTP {status} contradicts a refusal"
+                );
+            }
+        }
+    }
+
+    /// #18 case 1: codes outside the table are unknown outcomes of a create, whatever the
+    /// status: 240 ("no order found": the order may exist), the update-only codes, the
+    /// "may have been carried out" codes and codes the document does not list.
+    #[test]
+    fn i3_a_create_answered_with_a_code_outside_the_table_is_an_unknown_outcome() {
+        for code in [
+            240, 232, 233, 234, 239, 101, 109, 400, 207, 221, 229, 311, 312, 313, 315, 401, 0, -1,
+            999,
+        ] {
+            for status in [400, 403, 404, 500, 503] {
+                assert_eq!(
+                    classify_code(code, status, CreateOrder),
+                    CodeClass::Unknown,
+                    "create answered errorCode {code}, HTTP {status}"
+                );
+            }
+        }
+    }
+
+    /// #18 case 3: 429 is read with its code, never before it: 101 and 109 say the request may
+    /// have succeeded, so a 429 carrying them is an unknown outcome; only the rate-limit codes
+    /// make a 429 "not carried out".
+    #[test]
+    fn i3_a_429_with_a_may_have_succeeded_code_is_an_unknown_outcome() {
+        for code in [101, 109, 205, 216, 240, 999] {
+            assert_eq!(
+                classify_code(code, 429, CreateOrder),
+                CodeClass::Unknown,
+                "429 with errorCode {code}"
+            );
+        }
+        for code in [103, 104, 105, 110] {
+            assert_eq!(classify_code(code, 429, CreateOrder), CodeClass::RateLimit);
+        }
+        // 110 without 429 is the legacy "invalid endpoint": not a refusal the table names.
+        assert_eq!(classify_code(110, 400, CreateOrder), CodeClass::Unknown);
+    }
+
+    #[test]
+    fn i1_a_220_on_a_create_means_our_order_exists() {
+        assert_eq!(classify_code(220, 400, CreateOrder), CodeClass::OrderExists);
+        // With a 5xx the answer is unclear anyway: unknown, resolved by clientOrderId.
+        assert_eq!(classify_code(220, 500, CreateOrder), CodeClass::Unknown);
+    }
+
+    #[test]
+    fn each_cancel_refusal_code_is_definite_and_others_are_unknown() {
+        for &code in CANCEL_REFUSALS {
+            assert_eq!(
+                classify_code(code, 400, Cancel),
+                CodeClass::Definite,
+                "cancel refused with errorCode {code}"
+            );
+            assert_eq!(classify_code(code, 503, Cancel), CodeClass::Unknown);
+        }
+        for code in [101, 109, 216, 220, 230, 999] {
+            assert_eq!(
+                classify_code(code, 400, Cancel),
+                CodeClass::Unknown,
+                "{code}"
             );
         }
     }

@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 use vigil_core::{ClientOrderId, Market};
 
 use crate::{
-    answer::{read_answer, AnswerContext, RateHeaders},
+    answer::{read_answer, Answer, AnswerContext, RateHeaders},
     endpoint::*,
+    error::{BitvavoError, RateLimitSource},
     wire,
 };
 
@@ -206,6 +207,59 @@ proptest! {
         };
         drop(read_answer(status, &body, &rate, &ctx));
         let _observation = rate.observation(offset);
+    }
+
+    /// #18 case 1: for any answer to a create (any status, any code, any body, with or without
+    /// rate-limit headers), the client says "not placed" (`Refused`, `RateLimited`) only when
+    /// the answer is a definite refusal the protocol names for a create, with a 4xx status, or
+    /// a rate-limit code; everything else leaves the order possibly placed (the reconciler
+    /// resolves it by clientOrderId). Shrinks to the first counterexample.
+    #[test]
+    fn prop_i3_a_create_is_not_placed_only_on_a_named_definite_refusal(
+        status in prop_oneof![100u16..600, prop::sample::select(vec![400u16, 403, 404, 429, 500, 503])],
+        code in prop_oneof![any::<i64>(), 0i64..1000, prop::sample::select(crate::error::CREATE_REFUSALS.to_vec())],
+        shape in 0u8..4,
+        noise in prop::collection::vec(any::<u8>(), 0..64),
+        message in ".{0,40}",
+        remaining in any::<Option<i64>>(),
+    ) {
+        let body = match shape {
+            0 => serde_json::to_vec(&serde_json::json!({"errorCode": code, "error": message})).unwrap_or_default(),
+            1 => serde_json::to_vec(&serde_json::json!({"errorCode": code.to_string()})).unwrap_or_default(),
+            2 => serde_json::to_vec(&serde_json::json!({"error": message})).unwrap_or_default(),
+            _ => noise,
+        };
+        let rate = RateHeaders { limit: Some(1000), remaining, reset_at_ms: None };
+        let ctx = AnswerContext {
+            name: "POST /v2/order",
+            mutates: true,
+            creates_order: true,
+            now: chrono::DateTime::UNIX_EPOCH,
+            offset_ms: 0,
+        };
+        if let Answer::Failure { error, .. } = read_answer(status, &body, &rate, &ctx) {
+            let four_xx = (400..500).contains(&status) && status != 429;
+            match &error {
+                BitvavoError::Refused { code, http_status, .. } => {
+                    prop_assert!(
+                        crate::error::CREATE_REFUSALS.contains(code) && four_xx && *http_status == status,
+                        "not placed on errorCode {code}, HTTP {status}"
+                    );
+                }
+                BitvavoError::RateLimited { by: RateLimitSource::Exchange { code }, .. } => {
+                    let named = match code {
+                        Some(103..=105) => (400..500).contains(&status),
+                        Some(110) => status == 429,
+                        _ => false,
+                    };
+                    prop_assert!(named, "rate limited (not placed) on {code:?}, HTTP {status}");
+                }
+                other => prop_assert!(
+                    other.order_may_exist(),
+                    "{other:?} for HTTP {status} says the order cannot exist"
+                ),
+            }
+        }
     }
 
     #[test]

@@ -101,14 +101,7 @@ async fn drop_without_placing_is_ambiguous_to_the_client_but_no_order_exists() {
 
 #[tokio::test]
 async fn definite_codes_are_refused_with_that_code() {
-    for (code, status) in [
-        (304, 403),
-        (309, 403),
-        (107, 503),
-        (108, 503),
-        (216, 400),
-        (205, 400),
-    ] {
+    for (code, status) in [(304, 403), (309, 403), (216, 400), (205, 400), (107, 400)] {
         let (err, placed, _sim) = create_under(on_create(error(code, status))).await;
         let wanted = (i64::from(code), status);
         assert!(
@@ -117,6 +110,25 @@ async fn definite_codes_are_refused_with_that_code() {
         );
         assert!(!err.order_may_exist());
         assert_eq!(placed, 0);
+    }
+}
+
+/// Every 5xx to a create is an unknown outcome, even with a code that reads like a refusal
+/// (107, 108: "resubmit"; 205): the status contradicts a clean refusal, so the reconciler
+/// decides by clientOrderId instead of the client guessing (#18 case 1).
+#[tokio::test]
+async fn a_5xx_to_a_create_is_unknown_whatever_its_code() {
+    for (code, status) in [(107, 503), (108, 503), (205, 500), (216, 503)] {
+        let (err, placed, _sim) = create_under(on_create(error(code, status))).await;
+        assert!(
+            matches!(err, BitvavoError::Ambiguous { .. }),
+            "seed {SEED}: {code}/{status}: {err}"
+        );
+        assert!(err.order_may_exist());
+        assert_eq!(
+            placed, 0,
+            "the fault placed nothing; the reconciler will conclude that"
+        );
     }
 }
 

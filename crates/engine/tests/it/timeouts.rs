@@ -169,6 +169,63 @@ async fn i3_edge2c_errors_101_and_109_are_unknown_and_reconciled() {
     .await;
 }
 
+/// #18 cases 1 and 3: a create answered with errorCode 240 ("no order found", with HTTP 400,
+/// 403, 500 or 503) or with a 429 that carries 101 or 109 ("may or may not have succeeded")
+/// after the exchange DID place the order: the execution is an unknown outcome, never FAILED,
+/// and the reconciler finds the order by its clientOrderId. Orders counted in the simulator.
+#[tokio::test]
+async fn i3_a_create_answered_240_or_429_with_101_109_is_unknown_and_its_order_is_found() {
+    let setup = Setup::default().policy(|p| {
+        p.cooldown_minutes = 0;
+        p.daily_notional_max = vigil_core::Notional::from_whole(500);
+    });
+    each_backend(setup, |h| async move {
+        for (error_code, http_status) in [
+            (240, 400),
+            (240, 403),
+            (240, 500),
+            (240, 503),
+            (101, 429),
+            (109, 429),
+        ] {
+            let before = h.orders().len();
+            let execution = unknown_outcome(
+                &h,
+                FaultKind::AcceptThenError {
+                    error_code,
+                    http_status,
+                },
+            )
+            .await;
+            assert_eq!(
+                h.orders().len(),
+                before + 1,
+                "errorCode {error_code} (HTTP {http_status}) after acceptance: the order exists"
+            );
+            let report = h.reconciler.reconcile_once().await;
+            assert_eq!(
+                report.found,
+                vec![execution.id],
+                "{error_code}/{http_status}: {report:?}"
+            );
+            let found = h.store.execution_get(execution.id).await.unwrap();
+            assert!(
+                matches!(
+                    found.state,
+                    ExecutionState::Submitted | ExecutionState::Filled
+                ),
+                "the found order is followed, never FAILED: {found:?}"
+            );
+            assert_eq!(h.orders_for(execution.client_order_id), 1);
+            // Follow it to its end so the next round starts on a clear market.
+            h.reconciler.reconcile_once().await;
+            // A 429 makes the client stay away for a while; let that pass.
+            h.advance(TimeDelta::minutes(3));
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn i3_edge2_a_definite_refusal_fails_without_reconciling() {
     each_backend(Setup::default(), |h| async move {
