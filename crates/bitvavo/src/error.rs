@@ -2,7 +2,7 @@
 //!
 //! - [`BitvavoError::Refused`]: a definite exchange error code; the request was not carried out
 //!   (for an order: certainly not placed). For a create or a cancel only the codes listed in
-//!   [`CREATE_REFUSALS`] / [`CANCEL_REFUSALS`] with a 4xx status are definite; docs/safety.md
+//!   `CREATE_REFUSALS` / `CANCEL_REFUSALS` with a 4xx status are definite; docs/safety.md
 //!   has the table. Record it and move on.
 //! - [`BitvavoError::ClientOrderIdInUse`]: errorCode 220 on a create; an *open* order already has
 //!   this `clientOrderId`, so Vigil's order exists. Look it up; never record the execution as
@@ -10,6 +10,8 @@
 //! - [`BitvavoError::Ambiguous`]: the request may have been carried out (timeout after sending,
 //!   dropped connection, any 5xx, 101, 109, 240 or any code not named as a refusal of that
 //!   request, a 429 that carries no rate-limit code, an order answer that is not JSON). Reconcile; never retry an order blindly.
+//! - [`BitvavoError::NotOurOrder`]: a 2xx create answer that does not echo our `clientOrderId`,
+//!   market, side or size: not our order; ours may exist. Reconcile by our `clientOrderId`.
 //! - [`BitvavoError::RateLimited`]: nothing was carried out; try again at `retry_at`.
 //! - [`BitvavoError::Malformed`]: a 2xx answer Vigil cannot read; a bug or an API change. For a
 //!   create this means the exchange *accepted* the order, so the order exists.
@@ -56,6 +58,14 @@ pub enum BitvavoError {
         /// The HTTP status of the answer.
         http_status: u16,
     },
+    /// A successful create answer that is not the answer to our request: it does not echo our
+    /// `clientOrderId` (or market, side, size). It is not our order; ours may exist, so the
+    /// outcome is unknown and is resolved by OUR `clientOrderId` only.
+    #[error("Bitvavo accepted the request but answered with an order that is not ours: {detail}. Our order may exist: resolve it by our clientOrderId (reconcile), never by the order in this answer")]
+    NotOurOrder {
+        /// What differs.
+        detail: String,
+    },
     /// The request may or may not have been carried out.
     #[error("the outcome is unknown: {detail}. The request may have been carried out; look the order up (reconcile) before acting again, and never resend an order blindly")]
     Ambiguous {
@@ -92,14 +102,18 @@ pub enum BitvavoError {
 
 impl BitvavoError {
     /// Whether an order request that ended with this error may have left an order on the
-    /// exchange: true for `Ambiguous`, `ClientOrderIdInUse` and `Malformed` (a 2xx answer), false
+    /// exchange: true for `Ambiguous`, `ClientOrderIdInUse`, `NotOurOrder` and `Malformed` (a 2xx
+    /// answer), false
     /// for `Refused`, `RateLimited` and `NotSent`. The executor keeps the execution in
     /// `SUBMITTING` for the reconciler when this is true.
     #[must_use]
     pub fn order_may_exist(&self) -> bool {
         matches!(
             self,
-            Self::Ambiguous { .. } | Self::ClientOrderIdInUse { .. } | Self::Malformed { .. }
+            Self::Ambiguous { .. }
+                | Self::ClientOrderIdInUse { .. }
+                | Self::Malformed { .. }
+                | Self::NotOurOrder { .. }
         )
     }
 

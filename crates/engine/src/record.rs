@@ -1,7 +1,9 @@
 //! Step 7's second half: what the answer to the order call means, recorded by compare-and-set
 //! from `SUBMITTING` (bitvavo-api.md 8.4).
 //!
-//! - accepted → `SUBMITTED` with the exchange's order id;
+//! - accepted → `SUBMITTED` with the exchange's order id, only when the answer is our order (it
+//!   echoes our `clientOrderId`, market, side and size); an answer with another order is never
+//!   adopted: a critical alert, and the execution stays `SUBMITTING` with `outcome_unknown`;
 //! - `220` (an open order already has this `clientOrderId`) → that order is ours: look it up by
 //!   `clientOrderId` (a read, with the read-only key) and record `SUBMITTED`; never `FAILED`;
 //! - a definite refusal (or the exchange's rate limit) → `FAILED`, not placed;
@@ -35,8 +37,18 @@ fn event_for(
     lookup: Option<&Result<vigil_bitvavo::Order, BitvavoError>>,
 ) -> ExecutionEvent {
     match result {
-        Ok(order) => ExecutionEvent::Accepted {
-            exchange_order_id: order.key.order_id.to_string(),
+        // The client only answers `Ok` for an order that echoes our request; checked again here
+        // because adopting another order would follow ITS fills under our execution.
+        Ok(order) if order.client_order_id == Some(execution.client_order_id) => {
+            ExecutionEvent::Accepted {
+                exchange_order_id: order.key.order_id.to_string(),
+            }
+        }
+        Ok(order) => ExecutionEvent::OutcomeUnknown {
+            detail: format!(
+                "the answer is order {} with clientOrderId {:?}, not ours",
+                order.key.order_id, order.client_order_id
+            ),
         },
         Err(BitvavoError::ClientOrderIdInUse { message, .. }) => match lookup {
             Some(Ok(order)) if order.client_order_id == Some(execution.client_order_id) => {
@@ -106,23 +118,29 @@ pub(crate) async fn outcome(
         ),
         _ => None,
     };
-    if let Ok(order) = &sent.result {
-        // Paired with the clientOrderId written at the claim: the exchange echoes it.
-        if order
-            .client_order_id
-            .is_some_and(|c| c != execution.client_order_id)
-        {
-            executor.alerts.raise(&Alert::execution(
-                AlertKind::InvariantBroken,
-                AlertSeverity::Critical,
-                execution.id,
-                execution.user_id,
-                format!(
-                    "the exchange accepted order {} but echoed clientOrderId {:?}, not {}",
-                    order.key.order_id, order.client_order_id, execution.client_order_id
-                ),
-            ));
-        }
+    // An answer that is not our order (another clientOrderId, market, side or size) is never
+    // adopted: the execution stays SUBMITTING, resolved by OUR clientOrderId (#18 case 2).
+    let foreign = match &sent.result {
+        Err(BitvavoError::NotOurOrder { detail }) => Some(detail.clone()),
+        Ok(order) if order.client_order_id != Some(execution.client_order_id) => Some(format!(
+            "order {} with clientOrderId {:?}",
+            order.key.order_id, order.client_order_id
+        )),
+        _ => None,
+    };
+    if let Some(detail) = foreign {
+        executor.alerts.raise(&Alert::execution(
+            AlertKind::InvariantBroken,
+            AlertSeverity::Critical,
+            execution.id,
+            execution.user_id,
+            format!(
+                "the exchange accepted the order request with clientOrderId {} but answered \
+                 with another order ({detail}); that order is NOT adopted. The execution stays \
+                 SUBMITTING and is resolved by its own clientOrderId; look at the exchange",
+                execution.client_order_id
+            ),
+        ));
     }
     let event = event_for(&execution, &sent.result, lookup.as_ref());
     if let ExecutionEvent::OutcomeUnknown { detail } = &event {

@@ -51,6 +51,11 @@ pub enum FaultKind {
     },
     /// Close the connection without carrying the request out (nothing is placed).
     DropRequest,
+    /// Carry the request out (the order IS placed), then answer HTTP 200 with ANOTHER order: the
+    /// newest order accepted before it, or, when there is none, this order under a fresh
+    /// `orderId` and `clientOrderId`. A hostile or broken exchange: the client must not take it
+    /// for its own order.
+    AcceptThenAnswerAnother,
     /// Carry the request out, then wait this long before answering (to exceed a client timeout).
     DelayResponse {
         /// Milliseconds (real time) to wait before the answer is sent.
@@ -246,6 +251,7 @@ pub(crate) enum After {
     Drop,
     Error(InjectedError),
     Delay(u64),
+    AnswerAnother,
 }
 
 /// The faults that fired for one request.
@@ -340,6 +346,7 @@ impl FaultState {
                     }));
                 }
                 FaultKind::DelayResponse { ms } => decision.after = Some(After::Delay(*ms)),
+                FaultKind::AcceptThenAnswerAnother => decision.after = Some(After::AnswerAnother),
             }
         }
         decision

@@ -258,7 +258,7 @@ async fn handle(
         }
         None => {}
     }
-    let reply = {
+    let (reply, another) = {
         let mut ex = shared.lock();
         let now = ex.now_ms();
         let server_now = now + decision.skew_ms;
@@ -271,7 +271,10 @@ async fn handle(
             let answered = Instant::now();
             ex.record_request_timing(first_new_order, crate::RequestTiming { arrived, answered });
         }
-        reply
+        let another = matches!(decision.after, Some(After::AnswerAnother))
+            .then(|| another_order(&ex, first_new_order))
+            .flatten();
+        (reply, another)
     };
     match decision.after {
         None => Ok(reply),
@@ -295,6 +298,38 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(reply)
         }
+        Some(After::AnswerAnother) => match another {
+            Some(order) => {
+                tracing::info!(
+                    endpoint = route.endpoint(),
+                    "fault: the request was carried out and answered with another order"
+                );
+                let limits = Headers {
+                    limit: header_u32(&reply, "bitvavo-ratelimit-limit"),
+                    remaining: header_u32(&reply, "bitvavo-ratelimit-remaining"),
+                    reset_at_ms: header_i64(&reply, "bitvavo-ratelimit-resetat"),
+                };
+                Ok(json_reply(StatusCode::OK, &order, Some(limits)))
+            }
+            // The request placed no order (refused, or not a create): its own answer stands.
+            None => Ok(reply),
+        },
+    }
+}
+
+/// For [`After::AnswerAnother`]: the newest order accepted before `first_new_order`, or the new
+/// order itself under a fresh `orderId` and `clientOrderId`; `None` when the request placed none.
+fn another_order(ex: &crate::exchange::Exchange, first_new_order: usize) -> Option<Value> {
+    if ex.order_count() <= first_new_order {
+        return None;
+    }
+    match first_new_order.checked_sub(1) {
+        Some(previous) => ex.order_answer(previous),
+        None => ex.order_answer(first_new_order).map(|mut order| {
+            order["orderId"] = Value::String(uuid::Uuid::new_v4().to_string());
+            order["clientOrderId"] = Value::String(uuid::Uuid::new_v4().to_string());
+            order
+        }),
     }
 }
 

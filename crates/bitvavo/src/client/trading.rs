@@ -139,7 +139,14 @@ impl TradingClient {
             };
         }
         let result = match self.transport.send(prepared).await {
-            Ok(value) => order.parse(&value).map_err(BitvavoError::from),
+            // An answer is our order only when it echoes our request (#18 case 2).
+            Ok(value) => order
+                .parse(&value)
+                .map_err(BitvavoError::from)
+                .and_then(|placed| match order.answered_by(&placed) {
+                    Ok(()) => Ok(placed),
+                    Err(detail) => Err(BitvavoError::NotOurOrder { detail }),
+                }),
             Err(e) => Err(e),
         };
         if let Err(e) = &result {

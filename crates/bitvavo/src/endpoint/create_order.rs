@@ -175,6 +175,54 @@ impl CreateOrder {
     pub fn size(&self) -> OrderSize {
         self.size
     }
+
+    /// Whether `order` is the answer to THIS request: it echoes our `clientOrderId` (Bitvavo
+    /// echoes it whenever it is set, and we always set it), and its market and side are ours,
+    /// and its size, where the answer states it, is ours. An answer that is not is not our
+    /// order, whatever its status (#18 case 2).
+    ///
+    /// # Errors
+    /// What differs, for the alert and the execution's history.
+    pub fn answered_by(&self, order: &Order) -> Result<(), String> {
+        let mut differs = Vec::new();
+        if order.client_order_id != Some(self.client_order_id) {
+            differs.push(format!(
+                "clientOrderId {:?} (sent {})",
+                order.client_order_id.map(|c| c.to_string()),
+                self.client_order_id
+            ));
+        }
+        if order.key.market != self.market {
+            differs.push(format!(
+                "market {} (sent {})",
+                order.key.market, self.market
+            ));
+        }
+        if order.side != self.side {
+            differs.push(format!("side {} (sent {})", order.side, self.side));
+        }
+        match self.size {
+            OrderSize::Base(amount) if order.amount.is_some_and(|a| a != amount) => {
+                differs.push(format!("amount {:?} (sent {amount})", order.amount));
+            }
+            OrderSize::Quote(quote) if order.amount_quote.is_some_and(|q| q != quote) => {
+                differs.push(format!(
+                    "amountQuote {:?} (sent {quote})",
+                    order.amount_quote
+                ));
+            }
+            _ => {}
+        }
+        if differs.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the answer is order {} with {}",
+                order.key.order_id,
+                differs.join(", ")
+            ))
+        }
+    }
 }
 
 fn check_size(size: &OrderSize) -> Result<(), ValidationError> {

@@ -78,6 +78,28 @@ impl Reconciler {
                 return self.problem(report, Some(&execution), detail);
             }
         };
+        // Only an order that carries our clientOrderId is ours: another order's status and
+        // fills are never written under this execution (#18 case 2).
+        if order.client_order_id != Some(execution.client_order_id)
+            || order.key.market != execution.market
+        {
+            let detail = format!(
+                "GET /order {order_id} answered order {} on {} with clientOrderId {:?}, not this \
+                 execution's {}; nothing was recorded from it",
+                order.key.order_id,
+                order.key.market,
+                order.client_order_id,
+                execution.client_order_id
+            );
+            self.alerts.raise(&Alert::execution(
+                AlertKind::InvariantBroken,
+                AlertSeverity::Critical,
+                execution.id,
+                execution.user_id,
+                detail.clone(),
+            ));
+            return self.problem(report, Some(&execution), detail);
+        }
         if let Err(detail) = self.record_fills(&execution, &order, report).await {
             return self.problem(report, Some(&execution), detail);
         }
@@ -163,7 +185,11 @@ impl Reconciler {
                 .map_err(|e| format!("GET /trades failed: {e}"))?;
             fills = trades
                 .into_iter()
-                .filter(|t| t.order_id.as_ref() == Some(&order.key.order_id))
+                .filter(|t| {
+                    t.order_id.as_ref() == Some(&order.key.order_id)
+                        && t.client_order_id
+                            .is_none_or(|c| c == execution.client_order_id)
+                })
                 .map(|t| Fill {
                     user_id: execution.user_id,
                     execution_id: Some(execution.id),

@@ -122,12 +122,28 @@ impl Reconciler {
         }
     }
 
-    /// `GET /order` by `clientOrderId`: the order id, `None` for 240, or the error.
+    /// `GET /order` by `clientOrderId`: the order id, `None` for 240, or the error. An answer
+    /// that is not an order of this market carrying our `clientOrderId` proves nothing either
+    /// way: it is an error, and the execution waits for the next pass (#18 case 2).
     async fn lookup(&self, execution: &Execution) -> Result<Option<OrderId>, BitvavoError> {
         let query =
             GetOrder::by_client_order_id(execution.market.clone(), execution.client_order_id);
         match self.read_only.order(&query).await {
-            Ok(order) => Ok(Some(order.key.order_id)),
+            Ok(order)
+                if order.client_order_id == Some(execution.client_order_id)
+                    && order.key.market == execution.market =>
+            {
+                Ok(Some(order.key.order_id))
+            }
+            Ok(order) => Err(BitvavoError::NotOurOrder {
+                detail: format!(
+                    "the lookup by clientOrderId {} answered order {} on {} with clientOrderId {:?}",
+                    execution.client_order_id,
+                    order.key.order_id,
+                    order.key.market,
+                    order.client_order_id
+                ),
+            }),
             Err(e) if e.is_order_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -154,7 +170,10 @@ impl Reconciler {
             .order_history(&history)
             .await
             .map_err(|e| format!("GET /orders failed: {e}"))?;
-        if let Some(order) = orders.iter().find(|o| o.client_order_id == Some(coid)) {
+        if let Some(order) = orders
+            .iter()
+            .find(|o| o.client_order_id == Some(coid) && o.key.market == execution.market)
+        {
             return Ok(Search::Found(order.key.order_id.clone()));
         }
 

@@ -213,3 +213,61 @@ async fn i3_resting_orders_do_not_starve_the_orders_behind_them() {
     })
     .await;
 }
+
+/// #18 case 2, for the fill follower: a `SUBMITTED` execution whose order id leads to an order
+/// that does not carry its clientOrderId (here one placed outside Vigil, which fills at once).
+/// Nothing of that order is written under the execution: no fill, no `FILLED`; a critical
+/// alert says why.
+#[tokio::test]
+async fn i3_an_order_that_does_not_carry_our_client_order_id_is_never_followed() {
+    each_backend(Setup::default(), |h| async move {
+        let foreign = h
+            .clients
+            .trading
+            .create_order(
+                CreateOrder::market(
+                    btc(),
+                    Side::Buy,
+                    vigil_core::OrderSize::Quote(vigil_core::Notional::from_whole(10)),
+                    vigil_core::ClientOrderId::new(),
+                )
+                .unwrap(),
+            )
+            .await
+            .result
+            .unwrap();
+        let proposal = h.approved(Spec::default()).await;
+        let ours = crate::operator_support::placed_execution(
+            &h.store,
+            h.user,
+            proposal,
+            &btc(),
+            Side::Buy,
+            vigil_core::ClientOrderId::new(),
+            vigil_core::Notional::from_whole(10),
+            h.now(),
+            &foreign.key.order_id.to_string(),
+        )
+        .await;
+        let report = h.reconciler.reconcile_once().await;
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.execution_id == Some(ours.id)),
+            "{report:?}"
+        );
+        let after = h.store.execution_get(ours.id).await.unwrap();
+        assert_eq!(after.state, ExecutionState::Submitted, "{after:?}");
+        assert!(
+            h.store
+                .fill_list_for_execution(ours.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a fill of another order was written under this execution"
+        );
+        assert!(!h.alerts.of_kind(AlertKind::InvariantBroken).is_empty());
+    })
+    .await;
+}

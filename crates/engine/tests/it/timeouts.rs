@@ -226,6 +226,63 @@ async fn i3_a_create_answered_240_or_429_with_101_109_is_unknown_and_its_order_i
     .await;
 }
 
+/// #18 case 2: the exchange places our order but answers HTTP 200 with ANOTHER order (here
+/// the previous one, which is filled). The answer is never adopted: the execution stays
+/// `SUBMITTING` with an unknown outcome and a critical alert, the reconciler resolves it by OUR
+/// clientOrderId only, and no fill of the other order is written under it.
+#[tokio::test]
+async fn i3_a_create_answered_with_another_order_is_not_adopted() {
+    let setup = Setup::default().policy(|p| p.cooldown_minutes = 0);
+    each_backend(setup, |h| async move {
+        let first = h.approved(Spec::default()).await;
+        let placed = h.executor.execute(h.user, first).await.unwrap();
+        let ExecutionOutcome::Placed(first) = placed else {
+            panic!("the first order is placed normally, got {placed:?}");
+        };
+        h.reconciler.reconcile_once().await;
+
+        let execution = unknown_outcome(&h, FaultKind::AcceptThenAnswerAnother).await;
+        assert!(execution.exchange_order_id.is_none(), "{execution:?}");
+        assert!(
+            !h.alerts.of_kind(AlertKind::InvariantBroken).is_empty(),
+            "an answer with another order is a critical alert"
+        );
+        assert_eq!(
+            h.orders_for(execution.client_order_id),
+            1,
+            "our order exists"
+        );
+
+        let report = h.reconciler.reconcile_once().await;
+        assert_eq!(report.found, vec![execution.id], "{report:?}");
+        let ours = h
+            .orders()
+            .into_iter()
+            .find(|o| {
+                o.client_order_id.as_deref() == Some(execution.client_order_id.to_string().as_str())
+            })
+            .unwrap();
+        let resolved = h.store.execution_get(execution.id).await.unwrap();
+        assert_eq!(
+            resolved.exchange_order_id.as_deref(),
+            Some(ours.order_id.as_str())
+        );
+        assert_ne!(resolved.exchange_order_id, first.exchange_order_id);
+        h.reconciler.reconcile_once().await;
+        for fill in h.store.fill_list_for_execution(execution.id).await.unwrap() {
+            assert_eq!(
+                fill.order_id, ours.order_id,
+                "a fill of another order was written"
+            );
+        }
+        let first_fills = h.store.fill_list_for_execution(first.id).await.unwrap();
+        assert!(first_fills
+            .iter()
+            .all(|f| Some(&f.order_id) == first.exchange_order_id.as_ref()));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn i3_edge2_a_definite_refusal_fails_without_reconciling() {
     each_backend(Setup::default(), |h| async move {

@@ -5,7 +5,12 @@
 //! (fills at most 24 hours per request). The markets read are those Vigil executed on, those
 //! on any user's allowlist, and those with an open order; every list is paged backwards until
 //! the period is covered, at most `exchange_pages_max` pages per market. A list that could not
-//! be read, or not completely, becomes a finding: the audit fails rather than pass unseen.
+//! be read, or not completely, becomes a finding: the audit fails rather than pass unseen. And a
+//! list that was not read completely proves nothing by what it lacks: no comparison concludes a
+//! mismatch from the absence of something in it (it is reported as unreadable or incomplete,
+//! never as "unknown to the exchange"). Only positive evidence makes a mismatch, and a lookup
+//! answer counts only when it is the order asked for (it carries the execution's
+//! `clientOrderId`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,6 +36,9 @@ pub(super) struct ExchangeView {
     orders: BTreeMap<(Market, String), Order>,
     /// Fills in the period, by (market, fill id).
     trades: BTreeMap<(Market, String), Trade>,
+    /// The markets whose fills of the whole period were read: only there does a fill's
+    /// absence mean anything (#18 case 17).
+    trades_complete: BTreeSet<Market>,
     /// Lists that could not be read, or not completely.
     problems: Vec<AuditFinding>,
 }
@@ -173,6 +181,7 @@ impl ExchangeView {
             }
             window_end = window_start - TimeDelta::milliseconds(1);
         }
+        self.trades_complete.insert(market.clone());
     }
 }
 
@@ -307,7 +316,8 @@ pub(super) async fn check(
     let in_view = |e: &Execution| -> Option<&Order> {
         view.orders.values().find(|o| {
             o.client_order_id == Some(e.client_order_id)
-                || (o.key.market == e.market
+                || (o.client_order_id.is_none()
+                    && o.key.market == e.market
                     && Some(o.key.order_id.to_string()) == e.exchange_order_id)
         })
     };
@@ -324,7 +334,19 @@ pub(super) async fn check(
                     _ => GetOrder::by_client_order_id(e.market.clone(), e.client_order_id),
                 };
                 match client.order(&lookup).await {
-                    Ok(_) => {}
+                    Ok(order) if order.client_order_id == Some(e.client_order_id) => {}
+                    Ok(order) => executions.push(AuditFinding {
+                        check: "exchange",
+                        code: "exchange_order_not_ours",
+                        summary: format!(
+                            "execution {} records order {} but the exchange answers that order with clientOrderId {:?}, not {}",
+                            e.id,
+                            e.exchange_order_id.as_deref().unwrap_or("(none)"),
+                            order.client_order_id,
+                            e.client_order_id
+                        ),
+                        evidence: json!({ "execution": execution_json(e), "order": order_json(&order) }),
+                    }),
                     Err(err) if err.is_order_not_found() => executions.push(AuditFinding {
                         check: "exchange",
                         code: "execution_unknown_to_exchange",
@@ -380,6 +402,9 @@ async fn fills(
         let recorded = store.fill_list_for_execution(e.id).await?;
         for fill in recorded.iter().filter(|f| f.filled_at >= start) {
             match view.trades.get(&(fill.market.clone(), fill.fill_id.clone())) {
+                // The fills of that market were not all read (the failure is its own finding):
+                // a fill missing from a list not read proves nothing.
+                None if !view.trades_complete.contains(&fill.market) => {}
                 None => found.push(AuditFinding {
                     check: "fills",
                     code: "fill_unknown_to_exchange",

@@ -422,3 +422,53 @@ async fn without_an_exchange_the_report_says_it_was_not_compared() {
     })
     .await;
 }
+
+/// #18 case 17: with one filled, reconciled order, the exchange's fills list fails (101/500,
+/// 429/110, a dropped connection). The audit reports the list as unreadable and says nothing
+/// about the fill it could not see: no `fill_unknown_to_exchange` from a list it did not read.
+#[tokio::test]
+async fn a_list_the_audit_could_not_read_is_unreadable_never_a_mismatch() {
+    each_backend(Setup::default(), |h| async move {
+        clean_order(&h).await;
+        h.advance(TimeDelta::minutes(10));
+        for fault in [
+            FaultKind::Error {
+                error_code: 101,
+                http_status: 500,
+                message: None,
+            },
+            FaultKind::Error {
+                error_code: 110,
+                http_status: 429,
+                message: None,
+            },
+            FaultKind::DropRequest,
+        ] {
+            h.sim
+                .handle
+                .set_faults(FaultPlan::single(FaultRule::new(
+                    "GET /v2/trades",
+                    fault.clone(),
+                )))
+                .unwrap();
+            let report = auditor(&h).run(DAY).await.unwrap();
+            let found = codes(&report);
+            assert!(
+                found.contains(&"exchange_unreachable"),
+                "{fault:?}: {}",
+                report.to_text()
+            );
+            assert!(
+                !found.contains(&"fill_unknown_to_exchange"),
+                "{fault:?}: a fill was reported unknown from a list that was not read:\n{}",
+                report.to_text()
+            );
+            // The exchange answers again: clean, and the key's ban (429/110) has passed.
+            h.sim.handle.set_faults(FaultPlan::none()).unwrap();
+            h.advance(TimeDelta::minutes(3));
+        }
+        let report = auditor(&h).run(DAY).await.unwrap();
+        assert!(report.is_clean(), "{}", report.to_text());
+    })
+    .await;
+}

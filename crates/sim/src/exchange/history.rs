@@ -213,6 +213,11 @@ impl Exchange {
         Ok(Value::Array(out))
     }
 
+    /// The order at `idx` as the exchange answers it (the create/lookup answer shape).
+    pub(crate) fn order_answer(&self, idx: usize) -> Option<Value> {
+        (idx < self.orders.len()).then(|| self.order_json(idx))
+    }
+
     /// How many orders were ever accepted (the index the next one gets).
     pub(crate) fn order_count(&self) -> usize {
         self.orders.len()
