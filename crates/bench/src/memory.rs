@@ -4,7 +4,7 @@
 //! process on a fresh temp directory (SQLite, the embedded default), with the HTTP API on
 //! `127.0.0.1:0` and the paper simulator's rate limit out of the way (a `[sim.rate_limit]` table in
 //! the child's config file). Before it starts, the `vigil` CLI sets up one user per stream with a
-//! bearer token, a permissive policy (cooldown 0, anti-flip 0, large caps, the raise through
+//! bearer token (`vigil init --paper`: the database is a paper deployment), a permissive policy (cooldown 0, anti-flip 0, large caps, the raise through
 //! `--override-stability-window` by the first, admin user) and BTC-EUR allowlisted. `vigil run
 //! --paper` then does its own paper bootstrap (the `paper` user and its two demo jobs, which keep
 //! running and placing a few orders of their own). The bench funds the simulator's demo account
@@ -171,7 +171,13 @@ async fn set_up_users(
     for i in 0..streams {
         let name = format!("bench{i}");
         let out = if i == 0 {
-            cli(binary, dir, database_url, &["init", "--user", &name]).await?
+            cli(
+                binary,
+                dir,
+                database_url,
+                &["init", "--paper", "--user", &name],
+            )
+            .await?
         } else {
             cli(binary, dir, database_url, &["users", "add", &name]).await?
         };

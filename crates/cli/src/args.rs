@@ -137,6 +137,10 @@ pub(crate) struct InitArgs {
     /// Name of the first user (an admin).
     #[arg(long, default_value = "operator")]
     pub(crate) user: String,
+    /// Set up a paper deployment, for `vigil run --paper` (without a configured database:
+    /// ./vigil-data/paper.db). Without it the database is a live one, which a paper run refuses.
+    #[arg(long)]
+    pub(crate) paper: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,8 @@
 //! - [`model`]: the store's record types (users, tokens, audit entries, fills, filters).
 //! - [`facts`]: [`UserFacts`], what the guards need, read in one place.
 //! - `users`, `proposals`, `executions`, `section`, `scan_jobs` (jobs, leases, runs; I9),
-//!   `llm_usage` (the LLM budget guard; I8), `audit`: the operations, by resource.
+//!   `llm_usage` (the LLM budget guard; I8), `audit`, `deployment` (paper or live, recorded
+//!   once): the operations, by resource.
 //! - [`constraint`]: constraint names and their mapping on both back ends.
 //! - `db`: the shared SQL layer (typed arguments and rows on either back end).
 
@@ -31,6 +32,7 @@ pub mod txn_retry;
 
 mod audit;
 mod db;
+mod deployment;
 mod executions;
 mod llm_usage;
 mod proposals;
@@ -65,12 +67,12 @@ pub use llm_usage::{
     BudgetExhausted, LlmBudgetError, LlmUsage, LlmUsageFilter, LlmUsageStatus, Reservation,
     TokenUsage,
 };
-pub use model::STABILITY_OVERRIDE_ACTION;
 pub use model::{
     ApiToken, Attribution, AuditEntry, AuditFilter, ClaimOutcome, ExecutionEventRecord,
     ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,
     LIST_LIMIT_MAX,
 };
+pub use model::{DeploymentMode, STABILITY_OVERRIDE_ACTION};
 pub use scan_jobs::{
     LeasePlan, LeasedJob, NewScanJob, RunFinish, RunReport, ScanJob, ScanJobFilter, ScanJobRun,
     ScanRunOutcome, SCAN_JOB_INTERVAL_SECONDS_MAX, SCAN_JOB_MARKETS_MAX,

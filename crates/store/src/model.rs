@@ -139,6 +139,34 @@ impl Attribution {
     }
 }
 
+/// What a database holds: a paper deployment (the built-in simulator) or a live one (the real
+/// exchange). Recorded once; a run of the other kind refuses the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentMode {
+    /// Paper trading against the simulator: no real money.
+    Paper,
+    /// Live trading against the configured exchange: real money.
+    Live,
+}
+
+impl DeploymentMode {
+    /// The stored name: `paper` or `live`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeploymentMode::Paper => "paper",
+            DeploymentMode::Live => "live",
+        }
+    }
+}
+
+impl std::fmt::Display for DeploymentMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which kill switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KillSwitchScope {

@@ -1,22 +1,62 @@
 //! Connecting to the exchange for the commands that need it: the two Bitvavo clients built from
 //! the configuration and the two keys in the environment (I10: a read-only key and a different
 //! trade key), the server-time offset measured once, and the executor and reconciler on top.
+//! Trading clients are built only for a live database (the deployment mode, #18 case 11).
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig, Reconciler, ReconcilerConfig};
-use vigil_store::Store;
+use vigil_store::{DeploymentMode, Store};
 
 use super::CommandError;
 use crate::config::{Config, ExchangeKeys};
 
-/// Both clients, connected and with the clock offset measured.
+/// Records `mode` as the database's deployment mode when none is recorded, and refuses a
+/// database recorded with the other mode, before anything is sent or written for the
+/// deployment: a live command on a paper database would trade the paper user's jobs with real
+/// money, a paper run on a live database would mix simulated orders into a real account's
+/// history (#18 case 11).
+pub(crate) async fn ensure_deployment_mode(
+    store: &Store,
+    mode: DeploymentMode,
+) -> anyhow::Result<()> {
+    let recorded = store
+        .deployment_mode_record(mode, SystemClock.now())
+        .await?;
+    if recorded == mode {
+        return Ok(());
+    }
+    let what_to_do = match mode {
+        DeploymentMode::Live => {
+            "a live command (with the exchange's real keys) refuses it, so paper jobs never trade \
+             real money. For live trading use a database of its own: `vigil --database-url \
+             sqlite://./vigil-data/vigil.db init` (or a PostgreSQL URL); to keep paper trading, \
+             run `vigil run --paper`, which uses ./vigil-data/paper.db unless told otherwise"
+        }
+        DeploymentMode::Paper => {
+            "`vigil run --paper` refuses it, so simulated orders never mix with a real account's \
+             history. Paper trading uses a database of its own: leave --database-url, \
+             VIGIL_DATABASE_URL and database.url unset (it then uses ./vigil-data/paper.db), or \
+             point it at another database (`vigil init --paper` sets one up with users)"
+        }
+    };
+    Err(CommandError::Conflict(format!(
+        "{} holds a {recorded} deployment; {what_to_do}",
+        store.url()
+    ))
+    .into())
+}
+
+/// Both clients, connected and with the clock offset measured. Only for a live deployment:
+/// the database must be (or become) a live one first.
 pub(crate) async fn clients(
+    store: &Store,
     config: &Config,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<BitvavoClients> {
+    ensure_deployment_mode(store, DeploymentMode::Live).await?;
     let Some(base_url) = config.bitvavo.base_url.clone() else {
         return Err(CommandError::Invalid(
             "no exchange configured: set bitvavo.base_url (VIGIL_BITVAVO_BASE_URL), e.g. https://api.bitvavo.com, \

@@ -42,7 +42,7 @@ pub(crate) async fn execute(
         Some(name) => ctx.user(name).await?.id,
         None => proposal.user_id,
     };
-    let clients = exchange::clients(config, env).await?;
+    let clients = exchange::clients(&ctx.store, config, env).await?;
     let executor = exchange::executor(&ctx.store, &clients)?;
     let outcome = match executor.execute(user_id, proposal_id).await {
         Ok(outcome) => outcome,
@@ -190,7 +190,7 @@ pub(crate) async fn reconcile(
     config: &Config,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<ExitCode> {
-    let clients = exchange::clients(config, env).await?;
+    let clients = exchange::clients(&ctx.store, config, env).await?;
     let report = exchange::reconciler(&ctx.store, &clients, config)?
         .reconcile_once()
         .await;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use rand::{rngs::OsRng, RngCore};
 use vigil_core::{Clock, Policy};
-use vigil_store::{TokenHash, User};
+use vigil_store::{DeploymentMode, TokenHash, User};
 
 use super::{CommandError, Context};
 use crate::{args::InitArgs, exit};
@@ -21,8 +21,15 @@ pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCo
         ))
         .into());
     }
+    // A live deployment unless --paper (#18 case 11: paper and live never share a database).
+    let mode = if args.paper {
+        DeploymentMode::Paper
+    } else {
+        DeploymentMode::Live
+    };
+    super::exchange::ensure_deployment_mode(&ctx.store, mode).await?;
     let (user, token) = create_user_with_token(ctx, &args.user, true).await?;
-    println!("initialised {}", ctx.store.url());
+    println!("initialised {} (a {mode} deployment)", ctx.store.url());
     println!("user:      {} (admin, id {})", user.name, user.id);
     println!(
         "policy:    trading DISABLED, per-order cap {}, empty allowlist (deny by default)",

@@ -30,7 +30,7 @@ pub(crate) async fn on_and_cancel(
         Some(name) => CancelScope::User(ctx.user(name).await?.id),
         None => CancelScope::Account,
     };
-    let clients = exchange::clients(config, env).await.map_err(|e| {
+    let clients = exchange::clients(&ctx.store, config, env).await.map_err(|e| {
         e.context("the kill switch is ON, but the open orders could NOT be cancelled: the exchange is not reachable; retry `vigil kill-switch on --cancel-open-orders` or cancel them on the exchange")
     })?;
     let report = cancel_open_orders(&ctx.store, &clients.read_only, &clients.cancel, scope)

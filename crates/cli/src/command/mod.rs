@@ -111,6 +111,16 @@ pub(crate) async fn run(
         .or_else(|| env.get("USER").cloned())
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(|| "cli".to_owned());
+    // Paper state lives in its own database unless one was configured (#18 case 11).
+    let mut config = config;
+    let paper = match &cli.command {
+        Command::Run(args) => args.paper,
+        Command::Init(args) => args.paper,
+        _ => false,
+    };
+    if paper && config.database_url_is_default {
+        crate::config::PAPER_DATABASE_URL.clone_into(&mut config.database_url);
+    }
     let store = open_store(&config).await?;
     let ctx = Context {
         store,

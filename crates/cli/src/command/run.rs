@@ -25,7 +25,7 @@ use vigil_scan::{
     Scheduler, SchedulerConfig,
 };
 use vigil_server::ExchangeKey;
-use vigil_store::{ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
+use vigil_store::{DeploymentMode, ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
 
 use super::{exchange, init::create_user_with_token, CommandError, Context};
 use crate::{args::RunArgs, config::Config, exit};
@@ -54,15 +54,18 @@ pub(crate) async fn run(
     config: &Config,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<ExitCode> {
+    let stop = stop_signal()?;
     let shutdown = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
     // The exchange: the built-in simulator for paper trading, else the configured one.
     let clients = if args.paper {
+        exchange::ensure_deployment_mode(&ctx.store, DeploymentMode::Paper).await?;
         paper_exchange(args, config, &shutdown, &mut tasks).await?
     } else {
+        // `exchange::clients` refuses a paper database before the exchange is asked anything.
         live_checks(ctx).await?;
-        exchange::clients(config, env).await?
+        exchange::clients(&ctx.store, config, env).await?
     };
     if args.paper {
         paper_bootstrap(ctx).await?;
@@ -202,7 +205,7 @@ pub(crate) async fn run(
 
     let mut failed = None;
     tokio::select! {
-        () = wait_for_signal() => say!("{} stopping: finishing in-flight work", stamp()),
+        () = stop => say!("{} stopping: finishing in-flight work", stamp()),
         Some(joined) = tasks.join_next() => {
             failed = Some(describe(joined));
         }
@@ -567,26 +570,28 @@ async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Resu
     }
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_signal() {
+/// Ctrl-C, or SIGTERM on Unix, listened for from the moment this is called: a signal that
+/// arrives while `vigil run` is still setting up is kept (the run stops as soon as it is up)
+/// instead of killing the process half-way through its set-up.
+fn stop_signal() -> std::io::Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>
+{
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => {
-                let _interrupted = tokio::signal::ctrl_c().await;
-            }
-        }
+        }))
     }
     #[cfg(not(unix))]
     {
-        let _interrupted = tokio::signal::ctrl_c().await;
+        Ok(Box::pin(async {
+            let _interrupted = tokio::signal::ctrl_c().await;
+        }))
     }
 }
 

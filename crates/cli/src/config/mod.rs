@@ -27,6 +27,9 @@ use secrecy::SecretString;
 
 /// The default database: a SQLite file under `./vigil-data/`, created on first use.
 pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://./vigil-data/vigil.db";
+/// The default database of `vigil run --paper` when none is configured: a file of its own, so
+/// paper state never shares a database with a live deployment (#18 case 11).
+pub(crate) const PAPER_DATABASE_URL: &str = "sqlite://./vigil-data/paper.db";
 
 /// Where a configuration value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +129,9 @@ pub(crate) struct AdvisorSettings {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) database_url: String,
+    /// Whether `database_url` is the built-in default (no flag, variable or file set it): then
+    /// `vigil run --paper` uses [`PAPER_DATABASE_URL`] instead.
+    pub(crate) database_url_is_default: bool,
     pub(crate) bitvavo: BitvavoConfig,
     pub(crate) reconciler: ReconcilerTiming,
     pub(crate) advisor: Option<AdvisorSettings>,
@@ -330,6 +336,8 @@ impl Config {
             values.insert("database.url".into(), (url, Source::Flag("--database-url")));
         }
 
+        let database_url_is_default =
+            matches!(values.get("database.url"), Some((_, Source::Default)));
         let mut take = |path: &str| values.remove(path);
         let database_url = parse(
             &mut problems,
@@ -478,6 +486,7 @@ impl Config {
         if problems.is_empty() {
             Ok(Config {
                 database_url,
+                database_url_is_default,
                 bitvavo: BitvavoConfig {
                     base_url,
                     operator_id,

@@ -44,6 +44,11 @@ fn spawn_run(
     for (k, v) in env {
         command.env(k, v);
     }
+    spawn_lines(command)
+}
+
+/// Spawns `command` with its stdout (piped) sent line by line into a channel.
+fn spawn_lines(mut command: Command) -> (Child, mpsc::Receiver<String>) {
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -344,4 +349,113 @@ fn i9_a_killed_worker_process_job_runs_again_after_its_lease_exactly_once_more()
         1,
         "only the rerun got past the candles"
     );
+}
+
+/// Runs `vigil run --paper` on `d` until it has set up its paper user, then stops it.
+fn set_up_paper(d: &Deployment) {
+    let (child, lines) = spawn_run(d, &["--paper", "--no-api", "--poll-ms", "100"], &[]);
+    if let Err(seen) = wait_for_paper_user(&lines) {
+        panic!("the paper run never created its user; output: {seen:#?}");
+    }
+    terminate(d, child);
+}
+
+/// Waits up to 60 s for a paper run's "paper user created" line; the lines seen when it never came.
+fn wait_for_paper_user(lines: &mpsc::Receiver<String>) -> Result<(), Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains("paper user \"paper\" created") => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(_) => return Err(seen),
+        }
+    }
+}
+
+/// #18 case 11: paper and live never share a database. A live `vigil run` on a database a paper
+/// run set up refuses (exit 5, naming the paper deployment and what to do) before it asks the
+/// exchange anything, so the paper user's jobs never trade with real keys; and a paper run
+/// refuses a database `vigil init` set up for live trading.
+#[test]
+fn a_live_run_refuses_a_paper_database_and_a_paper_run_refuses_a_live_one() {
+    let paper = Deployment::sqlite();
+    set_up_paper(&paper);
+    let sim = SimThread::start(11);
+    let env = sim.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let live = paper.vigil_within(
+        &["run", "--no-api", "--poll-ms", "100"],
+        &env,
+        Duration::from_secs(30),
+    );
+    assert_eq!(live.code, 5, "{live:#?}");
+    assert!(
+        live.stderr.contains("holds a paper deployment")
+            && live.stderr.contains("vigil run --paper"),
+        "{live:#?}"
+    );
+    assert!(!live.stdout.contains("PLACED"), "{live:#?}");
+    for endpoint in ["GET /v2/time", "GET /v2/account", "POST /v2/order"] {
+        assert_eq!(
+            sim.request_count(endpoint),
+            0,
+            "{endpoint}: the live run asked the exchange before refusing"
+        );
+    }
+    assert!(sim.order_log().is_empty());
+    // The one-shot live commands refuse it the same way.
+    let reconcile = paper.vigil_within(&["reconcile"], &env, Duration::from_secs(30));
+    assert_eq!(reconcile.code, 5, "{reconcile:#?}");
+
+    let live_db = Deployment::sqlite();
+    live_db.vigil(&["init", "--user", "alice"]).ok();
+    let refused = live_db.vigil_within(
+        &["run", "--paper", "--no-api"],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        refused.code, 5,
+        "a paper run on a live database: {refused:#?}"
+    );
+    assert!(
+        refused.stderr.contains("holds a live deployment"),
+        "{refused:#?}"
+    );
+    let users = live_db.vigil(&["users", "list", "--json"]).ok().json();
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["name"] != "paper"),
+        "the refused paper run wrote its user: {users}"
+    );
+}
+
+/// #18 case 11: with no database configured, `vigil run --paper` keeps its state in
+/// ./vigil-data/paper.db, never in the live default ./vigil-data/vigil.db.
+#[test]
+fn a_paper_run_without_a_configured_database_uses_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(binary());
+    command
+        .current_dir(dir.path())
+        .args(["run", "--paper", "--no-api", "--poll-ms", "100"])
+        .env_remove("VIGIL_DATABASE_URL")
+        .env_remove("VIGIL_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let (mut child, lines) = spawn_lines(command);
+    let created = wait_for_paper_user(&lines);
+    let _sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _status = child.wait().unwrap();
+    if let Err(seen) = created {
+        panic!("the paper run never created its user; output: {seen:#?}");
+    }
+    assert!(dir.path().join("vigil-data/paper.db").exists());
+    assert!(!dir.path().join("vigil-data/vigil.db").exists());
 }

@@ -63,6 +63,52 @@ impl Deployment {
 
     /// Runs `vigil ARGS` with extra environment variables.
     pub(crate) fn vigil_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self.command(args, env).output().expect("vigil runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs `vigil ARGS` expecting it to end by itself within `limit`; a process still running
+    /// then is killed and the test fails (a command that should have refused did not).
+    pub(crate) fn vigil_within(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: std::time::Duration,
+    ) -> Run {
+        let mut child = self
+            .command(args, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("vigil runs");
+        let deadline = std::time::Instant::now() + limit;
+        while child.try_wait().expect("vigil runs").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _killed = child.kill();
+                let out = child.wait_with_output().expect("vigil runs");
+                panic!(
+                    "`vigil {}` was still running after {limit:?}; its output:\n{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().expect("vigil runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The `vigil ARGS` command with `--database-url` set, in the deployment's directory, with
+    /// extra environment variables.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(binary());
         command
             .current_dir(self.dir.path())
@@ -76,12 +122,7 @@ impl Deployment {
         for (k, v) in env {
             command.env(k, v);
         }
-        let out = command.output().expect("vigil runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        command
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod claims;
 mod connect;
+mod deployment;
 mod fixture;
 mod llm_usage;
 mod operator;
