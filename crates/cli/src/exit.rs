@@ -59,7 +59,8 @@ fn number_for(error: &anyhow::Error) -> u8 {
                 | StoreError::ProposalConflict { .. }
                 | StoreError::ConstraintViolation { .. }
                 | StoreError::IllegalTransition(_)
-                | StoreError::ProposalTransition(_) => CONFLICT,
+                | StoreError::ProposalTransition(_)
+                | StoreError::NotPermitted { .. } => CONFLICT,
                 StoreError::InvalidInput(_) | StoreError::InvalidUrl { .. } => USAGE,
                 _ => FAILURE,
             };

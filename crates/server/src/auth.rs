@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use vigil_core::UserId;
-use vigil_store::{Attribution, TokenHash, User};
+use vigil_store::{Attribution, SwitchAuthority, TokenHash, User};
 
 use crate::{
     error::{ApiError, ErrorCode},
@@ -56,6 +56,16 @@ impl Caller {
         match reason.filter(|r| !r.trim().is_empty()) {
             Some(reason) => by.because(reason),
             None => by,
+        }
+    }
+
+    /// The authority the caller changes a kill switch with: an admin's, or the owner's.
+    #[must_use]
+    pub fn switch_authority(&self) -> SwitchAuthority {
+        if self.user.is_admin {
+            SwitchAuthority::Admin
+        } else {
+            SwitchAuthority::Owner
         }
     }
 }

@@ -300,6 +300,7 @@ impl From<StoreError> for ApiError {
                 format!("{error}; read the execution again"),
             ),
             StoreError::InvalidInput(problems) => ApiError::from(problems),
+            StoreError::NotPermitted { detail } => ApiError::new(ErrorCode::AdminRequired, detail),
             StoreError::ConstraintViolation { constraint, message } => {
                 let code = if constraint == vigil_store::constraint::USER_NAME {
                     ErrorCode::UserNameTaken

@@ -98,6 +98,7 @@ impl Modify for BearerAuth {
         views::AllowlistView,
         views::AllowlistChangeView,
         views::KillSwitchView,
+        views::KillSwitchSetterView,
         views::GlobalKillSwitchView,
         views::UserView,
         views::CreatedUserView,

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use vigil_core::{Execution, OrderSize, Policy, Proposal, Refusal};
-use vigil_store::{ExecutionEventRecord, Fill, KillSwitches, ScanJob, User};
+use vigil_store::{
+    ExecutionEventRecord, Fill, KillSwitchSetter, KillSwitches, ScanJob, SwitchAuthority, User,
+};
 
 /// An order size: in the quote asset (`quote`, e.g. EUR to spend) or the base asset (`base`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -311,16 +313,37 @@ pub struct KillSwitchView {
     pub user: bool,
     /// Whether either is on (no order is placed for the caller while it is).
     pub trading_halted: bool,
+    /// Who turned the caller's switch on (absent while it is off). One set by an admin is
+    /// turned off only by an admin.
+    pub user_set_by: Option<KillSwitchSetterView>,
 }
 
-impl From<KillSwitches> for KillSwitchView {
-    fn from(k: KillSwitches) -> KillSwitchView {
+impl KillSwitchView {
+    /// The view of both switches and who set the user's.
+    #[must_use]
+    pub fn new(k: KillSwitches, setter: Option<KillSwitchSetter>) -> KillSwitchView {
         KillSwitchView {
             global: k.global,
             user: k.user,
             trading_halted: k.any(),
+            user_set_by: setter.map(|s| KillSwitchSetterView {
+                actor: s.actor,
+                by_admin: s.authority == SwitchAuthority::Admin,
+                at: s.at,
+            }),
         }
     }
+}
+
+/// Who turned a user's kill switch on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KillSwitchSetterView {
+    /// Who (`api:alice`, `cli:operator`, …).
+    pub actor: String,
+    /// Whether with an admin's authority (then only an admin turns it off).
+    pub by_admin: bool,
+    /// When (absent for a switch set before setters were recorded).
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The global kill switch.

@@ -104,6 +104,14 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// The caller's authority does not allow the change (checked in the same transaction as
+    /// the write, so a concurrent change cannot slip past it); nothing was written.
+    #[error("not permitted: {detail}")]
+    NotPermitted {
+        /// What was refused and what to do instead.
+        detail: String,
+    },
+
     /// The caller passed values the store refuses to write.
     #[error("invalid input: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidInput(Vec<ValidationError>),

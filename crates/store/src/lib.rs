@@ -72,7 +72,7 @@ pub use model::{
     ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,
     LIST_LIMIT_MAX,
 };
-pub use model::{DeploymentMode, STABILITY_OVERRIDE_ACTION};
+pub use model::{DeploymentMode, KillSwitchSetter, SwitchAuthority, STABILITY_OVERRIDE_ACTION};
 pub use scan_jobs::{
     LeasePlan, LeasedJob, NewScanJob, RunFinish, RunReport, ScanJob, ScanJobFilter, ScanJobRun,
     ScanRunOutcome, SCAN_JOB_INTERVAL_SECONDS_MAX, SCAN_JOB_MARKETS_MAX,

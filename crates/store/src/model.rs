@@ -176,6 +176,29 @@ pub enum KillSwitchScope {
     User(UserId),
 }
 
+/// With what authority a kill switch is changed (#18 case 4): the user themself (their own
+/// switch only), or an admin (any switch; the CLI, which holds the database, acts as one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchAuthority {
+    /// The switch's own user, without admin rights.
+    Owner,
+    /// An admin, an operator at the CLI, or an automatic rule of the deployment.
+    Admin,
+}
+
+/// Who turned a user's kill switch on: while it is on with [`SwitchAuthority::Admin`], only an
+/// admin turns it off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitchSetter {
+    /// Who (`alice`, `cli:operator`, …; `unknown` for a switch set before setters were kept).
+    pub actor: String,
+    /// With what authority.
+    pub authority: SwitchAuthority,
+    /// When, when known.
+    pub at: Option<Timestamp>,
+}
+
 /// The two kill switches that apply to a user (I4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillSwitches {

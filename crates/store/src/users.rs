@@ -12,8 +12,8 @@ use crate::{
     db::{args, Conn},
     error::StoreError,
     model::{
-        validate_user_name, ApiToken, Attribution, AuditEntry, KillSwitchScope, KillSwitches,
-        TokenHash, User,
+        validate_user_name, ApiToken, Attribution, AuditEntry, KillSwitchScope, KillSwitchSetter,
+        KillSwitches, SwitchAuthority, TokenHash, User,
     },
     rows,
     txn_retry::{run_transaction, StoreTxn, TxnMode},
@@ -95,6 +95,38 @@ pub(crate) async fn kill_switches_read(
         global: row.bool("global_on")?,
         user: row.bool("user_on")?,
     })
+}
+
+async fn kill_switch_setter_read(
+    conn: &mut Conn<'_>,
+    user: UserId,
+) -> Result<Option<KillSwitchSetter>, StoreError> {
+    let row = conn
+        .fetch_optional(
+            "kill_switch_setter_read",
+            "SELECT kill_switch, kill_switch_set_by, kill_switch_set_at, kill_switch_by_admin \
+             FROM users WHERE id = $1",
+            args![user.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            key: user.to_string(),
+        })?;
+    if !row.bool("kill_switch")? {
+        return Ok(None);
+    }
+    Ok(Some(KillSwitchSetter {
+        actor: row
+            .opt_text("kill_switch_set_by")?
+            .unwrap_or_else(|| "unknown".to_owned()),
+        authority: if row.bool("kill_switch_by_admin")? {
+            SwitchAuthority::Admin
+        } else {
+            SwitchAuthority::Owner
+        },
+        at: row.opt_time("kill_switch_set_at")?,
+    }))
 }
 
 async fn global_kill_switch_read(conn: &mut Conn<'_>) -> Result<bool, StoreError> {
@@ -530,18 +562,46 @@ impl Store {
             .map_err(|e| self.classify(e))
     }
 
-    /// Turns a kill switch on or off, audited with before and after. Returns the previous
-    /// value. Setting a user's switch waits for that user's running section (PostgreSQL row
-    /// lock), so an execution that committed `SUBMITTING` before the switch is on is the last.
+    /// Who turned `user`'s kill switch on; `None` while it is off.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn kill_switch_setter(
+        &self,
+        user: UserId,
+    ) -> Result<Option<KillSwitchSetter>, StoreError> {
+        let mut pooled = self.acquire().await?;
+        kill_switch_setter_read(&mut pooled.conn(), user)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Turns a kill switch on or off with `authority`, audited with before and after. Returns
+    /// the previous value. Setting a user's switch waits for that user's running section
+    /// (PostgreSQL row lock), so an execution that committed `SUBMITTING` before the switch is
+    /// on is the last.
+    ///
+    /// Authority (#18 case 4), checked inside the same transaction: anyone may turn a switch
+    /// on (stopping is never harder than starting; the global one needs an admin). A user's
+    /// switch that an admin turned on is turned off only by an admin; the user turns it off
+    /// only when they turned it on themself. An admin turning on a switch the user set takes
+    /// it over; the user turning on a switch an admin set leaves it the admin's.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user; [`StoreError::NotPermitted`] for a change
+    /// the authority does not allow (nothing is written).
     pub async fn kill_switch_set(
         &self,
         scope: KillSwitchScope,
         on: bool,
         by: &Attribution,
+        authority: SwitchAuthority,
     ) -> Result<bool, StoreError> {
+        if matches!(scope, KillSwitchScope::Global) && authority != SwitchAuthority::Admin {
+            return Err(StoreError::NotPermitted {
+                detail: "only an admin sets the global kill switch".to_owned(),
+            });
+        }
         let by = by.clone();
         let mode = match scope {
             KillSwitchScope::Global => TxnMode::Write,
@@ -564,12 +624,55 @@ impl Store {
                     }
                     KillSwitchScope::User(user) => {
                         let before = kill_switches_read(&mut conn, user).await?.user;
-                        conn.execute(
-                            "kill_switch_set",
-                            "UPDATE users SET kill_switch = $1 WHERE id = $2",
-                            args![on, user.as_uuid()],
-                        )
-                        .await?;
+                        let setter = kill_switch_setter_read(&mut conn, user).await?;
+                        let admins = setter
+                            .as_ref()
+                            .filter(|s| s.authority == SwitchAuthority::Admin);
+                        match (on, admins) {
+                            (false, Some(admin)) if authority == SwitchAuthority::Owner => {
+                                return Err(StoreError::NotPermitted {
+                                    detail: format!(
+                                        "this kill switch was turned on by {} with admin authority{}; \
+                                         only an admin can turn it off (ask them, or see \
+                                         `vigil kill-switch status --user NAME`)",
+                                        admin.actor,
+                                        admin
+                                            .at
+                                            .map(|at| format!(" at {}", at.to_rfc3339()))
+                                            .unwrap_or_default()
+                                    ),
+                                });
+                            }
+                            // On, already the admin's and turned on again by the user: it stays
+                            // the admin's.
+                            (true, Some(_)) if authority == SwitchAuthority::Owner => {}
+                            (true, _) if setter.is_none() || authority == SwitchAuthority::Admin => {
+                                conn.execute(
+                                    "kill_switch_set",
+                                    "UPDATE users SET kill_switch = $1, kill_switch_set_by = $2, \
+                                     kill_switch_set_at = $3, kill_switch_by_admin = $4 WHERE id = $5",
+                                    args![
+                                        true,
+                                        by.actor.as_str(),
+                                        by.at,
+                                        authority == SwitchAuthority::Admin,
+                                        user.as_uuid()
+                                    ],
+                                )
+                                .await?;
+                            }
+                            // On and already the user's own: unchanged.
+                            (true, _) => {}
+                            (false, _) => {
+                                conn.execute(
+                                    "kill_switch_set",
+                                    "UPDATE users SET kill_switch = $1, kill_switch_set_by = NULL, \
+                                     kill_switch_set_at = NULL, kill_switch_by_admin = $2 WHERE id = $3",
+                                    args![false, false, user.as_uuid()],
+                                )
+                                .await?;
+                            }
+                        }
                         (before, user_target(user))
                     }
                 };

@@ -314,7 +314,10 @@ impl Harness {
     /// Turns a kill switch on or off as the operator.
     pub async fn kill(&self, scope: KillSwitchScope, on: bool) {
         let by = Attribution::new("test", self.now());
-        self.store.kill_switch_set(scope, on, &by).await.unwrap();
+        self.store
+            .kill_switch_set(scope, on, &by, vigil_store::SwitchAuthority::Admin)
+            .await
+            .unwrap();
     }
 
     /// Executions of this user in `state`.

@@ -6,7 +6,7 @@ use std::{process::ExitCode, str::FromStr};
 use rust_decimal::Decimal;
 use serde_json::json;
 use vigil_core::{Market, Notional, ValidationError};
-use vigil_store::KillSwitchScope;
+use vigil_store::{KillSwitchScope, SwitchAuthority};
 
 use super::{CommandError, Context};
 use crate::{
@@ -198,24 +198,42 @@ pub(crate) async fn kill_switch(
         KillSwitchCommand::On { scope, reason, .. } => (scope, true, reason),
         KillSwitchCommand::Off { scope, reason } => (scope, false, reason),
         KillSwitchCommand::Status { scope, json } => {
-            let (label, state) = match &scope.user {
+            let (label, state, setter) = match &scope.user {
                 None => (
                     "global".to_owned(),
                     ctx.store.kill_switch_read_global().await?,
+                    None,
                 ),
                 Some(name) => {
                     let user = ctx.user(name).await?;
                     (
                         format!("user {}", user.name),
                         ctx.store.kill_switch_read(user.id).await?.user,
+                        ctx.store.kill_switch_setter(user.id).await?,
                     )
                 }
             };
             if json.json {
-                output::json(&json!({ "scope": label, "on": state }))?;
+                output::json(&json!({ "scope": label, "on": state, "set_by": setter }))?;
             } else {
+                let by = setter
+                    .map(|s| {
+                        format!(
+                            ", set by {}{}{}",
+                            s.actor,
+                            match s.authority {
+                                SwitchAuthority::Admin =>
+                                    " as an admin: only an admin turns it off",
+                                SwitchAuthority::Owner =>
+                                    " (the user: they or an admin turn it off)",
+                            },
+                            s.at.map(|at| format!(", at {}", at.to_rfc3339()))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
                 println!(
-                    "{label} kill switch: {}",
+                    "{label} kill switch: {}{by}",
                     if state {
                         "ON (no orders will be placed)"
                     } else {
@@ -238,7 +256,13 @@ pub(crate) async fn kill_switch(
     };
     let previous = ctx
         .store
-        .kill_switch_set(store_scope, on, &ctx.attribution(reason.as_deref()))
+        // The operator at the CLI holds the database: an admin's authority.
+        .kill_switch_set(
+            store_scope,
+            on,
+            &ctx.attribution(reason.as_deref()),
+            SwitchAuthority::Admin,
+        )
         .await?;
     let changed = previous != on;
     let state = if on {

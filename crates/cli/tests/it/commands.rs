@@ -223,11 +223,21 @@ fn i4_kill_switch_on_off_status_and_audit(d: &Deployment) {
         true
     );
     d.vigil(&["kill-switch", "on", "--user", "alice"]).ok();
-    assert_eq!(
-        d.vigil(&["kill-switch", "status", "--user", "alice", "--json"])
-            .ok()
-            .json()["on"],
-        true
+    let alice = d
+        .vigil(&["kill-switch", "status", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(alice["on"], true);
+    // Who set it, and with an admin's authority (the operator at the CLI): #18 case 4.
+    assert_eq!(alice["set_by"]["actor"], "tester", "{alice}");
+    assert_eq!(alice["set_by"]["authority"], "admin", "{alice}");
+    let text = d
+        .vigil(&["kill-switch", "status", "--user", "alice"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("set by tester as an admin: only an admin turns it off"),
+        "{text}"
     );
     d.vigil(&["kill-switch", "off"]).ok();
     assert_eq!(

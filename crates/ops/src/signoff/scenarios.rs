@@ -28,7 +28,7 @@ use vigil_core::{
     ClientOrderId, Clock, Execution, ExecutionState, Market, Notional, OrderSize, OrderType,
     Policy, Proposal, ProposalId, ProposalSource, ProposalStatus, Side, UserId,
 };
-use vigil_store::{Attribution, KillSwitchScope, Store};
+use vigil_store::{Attribution, KillSwitchScope, Store, SwitchAuthority};
 
 use vigil_engine::{
     hooks::{HookAction, Step, StepHooks},
@@ -217,7 +217,7 @@ impl<'a> World<'a> {
 
     async fn switch(&self, scope: KillSwitchScope, on: bool) -> Result<(), String> {
         self.store
-            .kill_switch_set(scope, on, &self.by())
+            .kill_switch_set(scope, on, &self.by(), SwitchAuthority::Admin)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -541,7 +541,12 @@ impl StepHooks for SwitchOnAt {
                 let by = Attribution::new("signoff", self.clock.now());
                 if let Err(e) = self
                     .store
-                    .kill_switch_set(KillSwitchScope::User(self.user), true, &by)
+                    .kill_switch_set(
+                        KillSwitchScope::User(self.user),
+                        true,
+                        &by,
+                        SwitchAuthority::Admin,
+                    )
                     .await
                 {
                     tracing::warn!(error = %e, "sign-off hook could not turn the switch on");

@@ -3,12 +3,14 @@
 //! the value before and after, and the caller's reason.
 //!
 //! Turning a switch on is always allowed to its owner: stopping must never be harder than
-//! starting.
+//! starting. Turning it off is not: a switch an admin turned on (through the CLI, or by
+//! turning on a switch the user had set) is turned off only by an admin (#18 case 4; the store
+//! checks it in the transaction that writes the switch).
 
 use axum::{extract::State, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vigil_store::KillSwitchScope;
+use vigil_store::{KillSwitchScope, SwitchAuthority};
 
 use super::check_reason;
 use crate::{
@@ -43,7 +45,8 @@ pub(crate) async fn get_kill_switch(
     caller: Caller,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     let switches = state.store().kill_switch_read(caller.id()).await?;
-    Ok(Json(KillSwitchView::from(switches)))
+    let setter = state.store().kill_switch_setter(caller.id()).await?;
+    Ok(Json(KillSwitchView::new(switches, setter)))
 }
 
 /// Sets the caller's own kill switch (audited).
@@ -53,6 +56,7 @@ pub(crate) async fn get_kill_switch(
     responses(
         (status = 200, description = "The switches now", body = KillSwitchView),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Turning off a switch an admin turned on needs an admin (admin_required)", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -65,11 +69,17 @@ pub(crate) async fn put_kill_switch(
     let by = caller.attribution(state.now(), check_reason(body.reason)?);
     state
         .store()
-        .kill_switch_set(KillSwitchScope::User(caller.id()), body.on, &by)
+        .kill_switch_set(
+            KillSwitchScope::User(caller.id()),
+            body.on,
+            &by,
+            caller.switch_authority(),
+        )
         .await?;
     tracing::warn!(user = %caller.user.name, on = body.on, "user kill switch set through the API");
     let switches = state.store().kill_switch_read(caller.id()).await?;
-    Ok(Json(KillSwitchView::from(switches)))
+    let setter = state.store().kill_switch_setter(caller.id()).await?;
+    Ok(Json(KillSwitchView::new(switches, setter)))
 }
 
 /// The global kill switch (administrators).
@@ -111,7 +121,12 @@ pub(crate) async fn put_global_kill_switch(
     let by = admin.attribution(state.now(), check_reason(body.reason)?);
     let previous = state
         .store()
-        .kill_switch_set(KillSwitchScope::Global, body.on, &by)
+        .kill_switch_set(
+            KillSwitchScope::Global,
+            body.on,
+            &by,
+            SwitchAuthority::Admin,
+        )
         .await?;
     tracing::warn!(admin = %admin.user.name, on = body.on, previous, "GLOBAL kill switch set through the API");
     Ok(Json(GlobalKillSwitchView {

@@ -298,9 +298,62 @@ async fn kill_switches_user_and_global(app: &TestApp) {
             .unwrap()
             .user
     );
+    assert_eq!(
+        on.user_set_by
+            .as_ref()
+            .map(|s| (s.actor.as_str(), s.by_admin)),
+        Some(("api:alice", false))
+    );
     app.put(&alice, "/api/v1/kill-switch", json!({"on": false}))
         .await
         .expect(200);
+
+    // #18 case 4: a switch an operator turned on is not alice's to turn off.
+    app.store
+        .kill_switch_set(
+            vigil_store::KillSwitchScope::User(alice.user.id),
+            true,
+            &vigil_store::Attribution::new("cli:operator", app.clock.now()),
+            vigil_store::SwitchAuthority::Admin,
+        )
+        .await
+        .unwrap();
+    let held: KillSwitchView = app.get(&alice, "/api/v1/kill-switch").await.parse();
+    assert_eq!(
+        held.user_set_by
+            .as_ref()
+            .map(|s| (s.actor.as_str(), s.by_admin)),
+        Some(("cli:operator", true))
+    );
+    let refused: Value = app
+        .put(&alice, "/api/v1/kill-switch", json!({"on": false}))
+        .await
+        .expect(403)
+        .json();
+    assert_eq!(refused["error_code"], "admin_required", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("cli:operator"),
+        "{refused}"
+    );
+    assert!(
+        app.store
+            .kill_switch_read(alice.user.id)
+            .await
+            .unwrap()
+            .user
+    );
+    app.store
+        .kill_switch_set(
+            vigil_store::KillSwitchScope::User(alice.user.id),
+            false,
+            &vigil_store::Attribution::new("cli:operator", app.clock.now()),
+            vigil_store::SwitchAuthority::Admin,
+        )
+        .await
+        .unwrap();
 
     let global: Value = app
         .put(
@@ -321,7 +374,7 @@ async fn kill_switches_user_and_global(app: &TestApp) {
         .json();
     assert_eq!(read["on"], true);
     let entries = audit(app, "kill_switch.set").await;
-    assert_eq!(entries.len(), 3);
+    assert_eq!(entries.len(), 5);
     let global_entry = entries.iter().find(|e| e.target == "global").unwrap();
     assert_eq!(global_entry.actor, "api:root");
     assert_eq!(global_entry.reason.as_deref(), Some("exchange incident"));

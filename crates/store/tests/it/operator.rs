@@ -3,7 +3,7 @@
 use vigil_core::{proposal::ProposalAction, Notional, Policy, ProposalStatus, Side};
 use vigil_store::{
     Attribution, AuditFilter, KillSwitchScope, KillSwitches, ProposalFilter, Store, StoreError,
-    TokenHash,
+    SwitchAuthority, TokenHash,
 };
 
 use crate::{
@@ -15,6 +15,7 @@ contract_tests!(
     i11_policy_changes_are_audited_with_before_and_after,
     i5_allowlist_changes_are_audited_and_idempotent,
     i4_kill_switches_are_audited_and_read_back,
+    i4_a_switch_an_admin_set_is_cleared_only_by_an_admin,
     proposal_status_changes_by_compare_and_set,
     users_and_api_tokens,
 );
@@ -145,7 +146,12 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
     assert_eq!(store.kill_switch_read(alice.id).await.unwrap(), off);
 
     assert!(!store
-        .kill_switch_set(KillSwitchScope::User(alice.id), true, &ops())
+        .kill_switch_set(
+            KillSwitchScope::User(alice.id),
+            true,
+            &ops(),
+            vigil_store::SwitchAuthority::Admin
+        )
         .await
         .unwrap());
     assert_eq!(
@@ -163,13 +169,23 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
     assert!(store.user_get(alice.id).await.unwrap().kill_switch);
 
     assert!(!store
-        .kill_switch_set(KillSwitchScope::Global, true, &ops())
+        .kill_switch_set(
+            KillSwitchScope::Global,
+            true,
+            &ops(),
+            vigil_store::SwitchAuthority::Admin
+        )
         .await
         .unwrap());
     assert!(store.kill_switch_read_global().await.unwrap());
     assert!(store.kill_switch_read(bob.id).await.unwrap().any());
     assert!(store
-        .kill_switch_set(KillSwitchScope::Global, false, &ops())
+        .kill_switch_set(
+            KillSwitchScope::Global,
+            false,
+            &ops(),
+            vigil_store::SwitchAuthority::Admin
+        )
         .await
         .unwrap());
 
@@ -186,6 +202,7 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
             KillSwitchScope::User(vigil_core::UserId::new()),
             true,
             &ops(),
+            vigil_store::SwitchAuthority::Admin,
         )
         .await
         .unwrap_err();
@@ -193,6 +210,87 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
         matches!(err, StoreError::NotFound { what: "user", .. }),
         "{err:?}"
     );
+}
+
+/// #18 case 4: a user may always turn their own switch on, and off only when they turned it
+/// on; a switch an admin turned on (or took over) stays on until an admin turns it off.
+async fn i4_a_switch_an_admin_set_is_cleared_only_by_an_admin(store: Store) {
+    let bob = user(&store, "bob").await;
+    let scope = KillSwitchScope::User(bob.id);
+    let as_bob = Attribution::new("bob", t0());
+    let as_admin = Attribution::new("cli:operator", t0());
+    let on = |store: Store| async move { store.kill_switch_read(bob.id).await.unwrap().user };
+
+    // The admin turns it on: bob can neither turn it off nor take it over by turning it on.
+    store
+        .kill_switch_set(scope, true, &as_admin, SwitchAuthority::Admin)
+        .await
+        .unwrap();
+    let setter = store.kill_switch_setter(bob.id).await.unwrap().unwrap();
+    assert_eq!(
+        (setter.actor.as_str(), setter.authority),
+        ("cli:operator", SwitchAuthority::Admin)
+    );
+    store
+        .kill_switch_set(scope, true, &as_bob, SwitchAuthority::Owner)
+        .await
+        .unwrap();
+    let err = store
+        .kill_switch_set(scope, false, &as_bob, SwitchAuthority::Owner)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotPermitted { detail } if detail.contains("cli:operator")),
+        "{err:?}"
+    );
+    assert!(on(store.clone()).await, "the refused change wrote nothing");
+    let audited = audit_for(&store, format!("user:{}", bob.id)).await;
+    assert_eq!(audited.len(), 2, "the refusal is not a change: {audited:?}");
+    store
+        .kill_switch_set(scope, false, &as_admin, SwitchAuthority::Admin)
+        .await
+        .unwrap();
+    assert!(!on(store.clone()).await);
+    assert_eq!(store.kill_switch_setter(bob.id).await.unwrap(), None);
+
+    // Bob's own switch: he turns it off again.
+    store
+        .kill_switch_set(scope, true, &as_bob, SwitchAuthority::Owner)
+        .await
+        .unwrap();
+    store
+        .kill_switch_set(scope, false, &as_bob, SwitchAuthority::Owner)
+        .await
+        .unwrap();
+    assert!(!on(store.clone()).await);
+
+    // An admin turning on bob's own switch takes it over.
+    store
+        .kill_switch_set(scope, true, &as_bob, SwitchAuthority::Owner)
+        .await
+        .unwrap();
+    store
+        .kill_switch_set(scope, true, &as_admin, SwitchAuthority::Admin)
+        .await
+        .unwrap();
+    assert!(store
+        .kill_switch_set(scope, false, &as_bob, SwitchAuthority::Owner)
+        .await
+        .is_err());
+    assert!(on(store.clone()).await);
+
+    // The global switch needs an admin, on or off.
+    let err = store
+        .kill_switch_set(
+            KillSwitchScope::Global,
+            true,
+            &as_bob,
+            SwitchAuthority::Owner,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotPermitted { .. }), "{err:?}");
+    assert!(!store.kill_switch_read_global().await.unwrap());
 }
 
 async fn proposal_status_changes_by_compare_and_set(store: Store) {
