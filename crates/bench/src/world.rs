@@ -173,7 +173,7 @@ impl World {
             .await
             .during("creating a user")?;
         self.store
-            .policy_set(user.id, &policy(), &by)
+            .policy_set(user.id, &policy(), &by, vigil_store::PolicyLimits::Operator)
             .await
             .during("setting the policy")?;
         self.store

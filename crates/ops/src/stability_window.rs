@@ -1,8 +1,9 @@
 //! The cap stability window: a per-order or daily cap may be RAISED only after a stable day.
 //!
 //! "Stable" means, over the last 24 hours ([`WINDOW`]): no execution ended `FAILED`, none had an
-//! unknown outcome (resolved or not; one still unresolved counts whatever its age), and the
-//! user's caps did not change (read from `audit_log`, I11). Failures anywhere in the deployment
+//! unknown outcome (resolved or not; one still unresolved counts whatever its age), the user
+//! existed (a new user's caps have not had a day of operation), and the user's caps did not
+//! change (read from `audit_log`, I11). Failures anywhere in the deployment
 //! count, not only the user's: they say the exchange or Vigil misbehaved, which is exactly when
 //! more money should not be at stake. Lowering a cap is always allowed.
 //!
@@ -62,6 +63,12 @@ pub enum Instability {
         /// Which caps, `field before → after`.
         change: String,
     },
+    /// The user was created in the window: their caps have not had a day of operation yet
+    /// (#18 case 5).
+    NewUser {
+        /// When the user was created.
+        created_at: Timestamp,
+    },
     /// The window could not be read completely; the check fails closed.
     Unverifiable {
         /// What could not be read.
@@ -105,6 +112,11 @@ impl fmt::Display for Instability {
             Instability::CapChange { at, actor, change } => {
                 write!(f, "caps changed at {} by {actor}: {change}", when(at))
             }
+            Instability::NewUser { created_at } => write!(
+                f,
+                "the user was created at {}: their caps have not had 24 hours of operation",
+                when(created_at)
+            ),
             Instability::Unverifiable { detail } => {
                 write!(f, "the window could not be verified: {detail}")
             }
@@ -321,6 +333,10 @@ impl StabilityWindow {
             }
         }
 
+        let created_at = self.store.user_get(user).await?.created_at;
+        if created_at > window_start {
+            instabilities.push(Instability::NewUser { created_at });
+        }
         let (entries, truncated) =
             recent::audit_since(&self.store, &format!("user:{user}"), window_start).await?;
         if truncated {

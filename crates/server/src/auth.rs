@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use vigil_core::UserId;
-use vigil_store::{Attribution, SwitchAuthority, TokenHash, User};
+use vigil_store::{Attribution, Authority, TokenHash, User};
 
 use crate::{
     error::{ApiError, ErrorCode},
@@ -59,13 +59,13 @@ impl Caller {
         }
     }
 
-    /// The authority the caller changes a kill switch with: an admin's, or the owner's.
+    /// The authority the caller acts with on their own switch and policy: an admin's, or the owner's.
     #[must_use]
-    pub fn switch_authority(&self) -> SwitchAuthority {
+    pub fn authority(&self) -> Authority {
         if self.user.is_admin {
-            SwitchAuthority::Admin
+            Authority::Admin
         } else {
-            SwitchAuthority::Owner
+            Authority::Owner
         }
     }
 }

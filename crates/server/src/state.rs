@@ -78,6 +78,8 @@ pub struct ServerConfig {
     /// After shutdown is requested, how long in-flight requests may take to finish before
     /// [`crate::run`] stops waiting for them.
     pub shutdown_grace: Duration,
+    /// The deployment's ceilings on a user's own policy (an admin caller is not bound by them).
+    pub ceilings: vigil_store::PolicyCeilings,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +90,7 @@ impl Default for ServerConfig {
             readiness: ReadinessConfig::default(),
             body_limit_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            ceilings: vigil_store::PolicyCeilings::default(),
         }
     }
 }

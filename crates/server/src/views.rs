@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vigil_core::{Execution, OrderSize, Policy, Proposal, Refusal};
 use vigil_store::{
-    ExecutionEventRecord, Fill, KillSwitchSetter, KillSwitches, ScanJob, SwitchAuthority, User,
+    Authority, ExecutionEventRecord, Fill, KillSwitchSetter, KillSwitches, ScanJob, User,
 };
 
 /// An order size: in the quote asset (`quote`, e.g. EUR to spend) or the base asset (`base`).
@@ -328,7 +328,7 @@ impl KillSwitchView {
             trading_halted: k.any(),
             user_set_by: setter.map(|s| KillSwitchSetterView {
                 actor: s.actor,
-                by_admin: s.authority == SwitchAuthority::Admin,
+                by_admin: s.authority == Authority::Admin,
                 at: s.at,
             }),
         }

@@ -72,7 +72,10 @@ pub use model::{
     ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,
     LIST_LIMIT_MAX,
 };
-pub use model::{DeploymentMode, KillSwitchSetter, SwitchAuthority, STABILITY_OVERRIDE_ACTION};
+pub use model::{
+    Authority, DeploymentMode, KillSwitchSetter, PolicyCeilings, PolicyLimits,
+    CAPS_IN_FORCE_BEFORE_A_RAISE, STABILITY_OVERRIDE_ACTION,
+};
 pub use scan_jobs::{
     LeasePlan, LeasedJob, NewScanJob, RunFinish, RunReport, ScanJob, ScanJobFilter, ScanJobRun,
     ScanRunOutcome, SCAN_JOB_INTERVAL_SECONDS_MAX, SCAN_JOB_MARKETS_MAX,

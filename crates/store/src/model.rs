@@ -176,25 +176,61 @@ pub enum KillSwitchScope {
     User(UserId),
 }
 
-/// With what authority a kill switch is changed (#18 case 4): the user themself (their own
-/// switch only), or an admin (any switch; the CLI, which holds the database, acts as one).
+/// With what authority a user's kill switch or policy is changed (#18 cases 4-6): the user
+/// themself, or an admin (the CLI, which holds the database, acts as one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SwitchAuthority {
+pub enum Authority {
     /// The switch's own user, without admin rights.
     Owner,
     /// An admin, an operator at the CLI, or an automatic rule of the deployment.
     Admin,
 }
 
-/// Who turned a user's kill switch on: while it is on with [`SwitchAuthority::Admin`], only an
+/// The deployment's ceilings (`[limits]`): a user without admin rights may not raise their own
+/// policy above them (#18 cases 5, 6). The defaults are the first live days' careful ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyCeilings {
+    /// The highest per-order cap, in the quote currency.
+    pub order_notional_max: vigil_core::Notional,
+    /// The highest daily cap, in the quote currency.
+    pub daily_notional_max: vigil_core::Notional,
+    /// The highest LLM advisor budget a day, in USD (spent on the deployment's advisor key).
+    pub llm_daily_budget: rust_decimal::Decimal,
+}
+
+impl Default for PolicyCeilings {
+    fn default() -> Self {
+        PolicyCeilings {
+            order_notional_max: vigil_core::Notional::from_whole(25),
+            daily_notional_max: vigil_core::Notional::from_whole(250),
+            llm_daily_budget: rust_decimal::Decimal::from(5),
+        }
+    }
+}
+
+/// The rules a policy change is written under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyLimits {
+    /// An operator or admin: no ceiling, and the caps' age is not checked here (the operator
+    /// path checks the stability window, whose override is audited).
+    Operator,
+    /// The user themself: no value above the ceilings, and a cap or budget goes up only after
+    /// it has been in force for 24 hours (a new user has not had their caps that long).
+    Owner(PolicyCeilings),
+}
+
+/// How long caps must have been in force before their owner may raise them.
+pub const CAPS_IN_FORCE_BEFORE_A_RAISE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Who turned a user's kill switch on: while it is on with [`Authority::Admin`], only an
 /// admin turns it off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillSwitchSetter {
     /// Who (`alice`, `cli:operator`, …; `unknown` for a switch set before setters were kept).
     pub actor: String,
     /// With what authority.
-    pub authority: SwitchAuthority,
+    pub authority: Authority,
     /// When, when known.
     pub at: Option<Timestamp>,
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use rust_decimal::Decimal;
 use uuid::Uuid;
 use vigil_core::{Market, Notional, Policy, Timestamp, UserId};
 
@@ -12,8 +13,9 @@ use crate::{
     db::{args, Conn},
     error::StoreError,
     model::{
-        validate_user_name, ApiToken, Attribution, AuditEntry, KillSwitchScope, KillSwitchSetter,
-        KillSwitches, SwitchAuthority, TokenHash, User,
+        validate_user_name, ApiToken, Attribution, AuditEntry, Authority, KillSwitchScope,
+        KillSwitchSetter, KillSwitches, PolicyCeilings, PolicyLimits, TokenHash, User,
+        CAPS_IN_FORCE_BEFORE_A_RAISE,
     },
     rows,
     txn_retry::{run_transaction, StoreTxn, TxnMode},
@@ -121,9 +123,9 @@ async fn kill_switch_setter_read(
             .opt_text("kill_switch_set_by")?
             .unwrap_or_else(|| "unknown".to_owned()),
         authority: if row.bool("kill_switch_by_admin")? {
-            SwitchAuthority::Admin
+            Authority::Admin
         } else {
-            SwitchAuthority::Owner
+            Authority::Owner
         },
         at: row.opt_time("kill_switch_set_at")?,
     }))
@@ -144,6 +146,136 @@ async fn global_kill_switch_read(conn: &mut Conn<'_>) -> Result<bool, StoreError
             )
         })?;
     row.bool("kill_switch")
+}
+
+/// The values of a policy that limit money: (field, before, after) for each one that goes up.
+fn money_raises(before: &Policy, after: &Policy) -> Vec<(&'static str, Decimal, Decimal)> {
+    [
+        (
+            "order_notional_max",
+            before.order_notional_max.value(),
+            after.order_notional_max.value(),
+        ),
+        (
+            "daily_notional_max",
+            before.daily_notional_max.value(),
+            after.daily_notional_max.value(),
+        ),
+        (
+            "llm_daily_budget",
+            before.llm_daily_budget,
+            after.llm_daily_budget,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, b, a)| a > b)
+    .collect()
+}
+
+/// The owner's limits on their own policy (#18 cases 5, 6), inside the policy's transaction:
+/// nothing raised above a ceiling, and nothing raised before the current caps have been in
+/// force for [`CAPS_IN_FORCE_BEFORE_A_RAISE`] (since the user was created, or since the last
+/// change of a cap or budget, read from `audit_log`).
+async fn owner_may_set(
+    conn: &mut Conn<'_>,
+    user: UserId,
+    before: &Policy,
+    after: &Policy,
+    ceilings: &PolicyCeilings,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let raises = money_raises(before, after);
+    if raises.is_empty() {
+        return Ok(());
+    }
+    let ceiling_of = |field: &str| match field {
+        "order_notional_max" => ceilings.order_notional_max.value(),
+        "daily_notional_max" => ceilings.daily_notional_max.value(),
+        _ => ceilings.llm_daily_budget,
+    };
+    let above: Vec<String> = raises
+        .iter()
+        .filter(|(field, _, after)| *after > ceiling_of(field))
+        .map(|(field, _, after)| {
+            format!(
+                "{field} {after} is above the deployment's ceiling {}",
+                ceiling_of(field)
+            )
+        })
+        .collect();
+    if !above.is_empty() {
+        return Err(StoreError::NotPermitted {
+            detail: format!(
+                "{}; an admin sets a policy above the ceilings (`vigil policy set`), or raises \
+                 them in the configuration's [limits]",
+                above.join("; ")
+            ),
+        });
+    }
+    let created = conn
+        .fetch_optional(
+            "policy_caps_since",
+            "SELECT created_at FROM users WHERE id = $1",
+            args![user.as_uuid()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            key: user.to_string(),
+        })?
+        .time("created_at")?;
+    let window_start = now - CAPS_IN_FORCE_BEFORE_A_RAISE;
+    let mut since = created;
+    for row in conn
+        .fetch_all(
+            "policy_caps_since",
+            "SELECT at, before, after FROM audit_log \
+             WHERE target = $1 AND action = 'policy.set' AND at > $2",
+            args![user_target(user), window_start],
+        )
+        .await?
+    {
+        let read = |column: &str| -> Result<Option<Policy>, StoreError> {
+            row.opt_json(column)?
+                .map(|v| serde_json::from_value(v).map_err(|e| StoreError::invalid("audit_log", e)))
+                .transpose()
+        };
+        let changed = match (read("before")?, read("after")?) {
+            (Some(b), Some(a)) => {
+                (
+                    b.order_notional_max,
+                    b.daily_notional_max,
+                    b.llm_daily_budget,
+                ) != (
+                    a.order_notional_max,
+                    a.daily_notional_max,
+                    a.llm_daily_budget,
+                )
+            }
+            _ => true,
+        };
+        let at = row.time("at")?;
+        if changed && at > since {
+            since = at;
+        }
+    }
+    if since > window_start {
+        let fields: Vec<String> = raises
+            .iter()
+            .map(|(field, b, a)| format!("{field} {b} → {a}"))
+            .collect();
+        return Err(StoreError::NotPermitted {
+            detail: format!(
+                "refusing to raise {}: the current caps have been in force only since {} (a raise \
+                 needs 24 hours of operation at them); raise them after {}, or ask an admin",
+                fields.join(", "),
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                (since + CAPS_IN_FORCE_BEFORE_A_RAISE)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn policy_json(policy: &Policy) -> Result<serde_json::Value, StoreError> {
@@ -393,16 +525,20 @@ impl Store {
     }
 
     /// Replaces the user's policy after validating it, recording before and after in
-    /// `audit_log` in the same transaction.
+    /// `audit_log` in the same transaction. Under [`PolicyLimits::Owner`] the same transaction
+    /// refuses a value above the deployment's ceilings and a raise of caps or budget that have
+    /// been in force for less than [`CAPS_IN_FORCE_BEFORE_A_RAISE`] (#18 cases 5, 6).
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] with every problem when the policy is invalid;
-    /// [`StoreError::NotFound`] for an unknown user.
+    /// [`StoreError::NotFound`] for an unknown user; [`StoreError::NotPermitted`] for a change
+    /// the limits refuse (nothing is written).
     pub async fn policy_set(
         &self,
         user: UserId,
         policy: &Policy,
         by: &Attribution,
+        limits: PolicyLimits,
     ) -> Result<(), StoreError> {
         policy.validate().map_err(StoreError::InvalidInput)?;
         let (policy, by) = (policy.clone(), by.clone());
@@ -411,6 +547,9 @@ impl Store {
             Box::pin(async move {
                 let mut conn = txn.conn();
                 let before = policy_read(&mut conn, user).await?;
+                if let PolicyLimits::Owner(ceilings) = limits {
+                    owner_may_set(&mut conn, user, &before, &policy, &ceilings, by.at).await?;
+                }
                 conn.execute(
                     "policy_set",
                     "INSERT INTO policies (user_id, trading_enabled, order_notional_max, \
@@ -595,9 +734,9 @@ impl Store {
         scope: KillSwitchScope,
         on: bool,
         by: &Attribution,
-        authority: SwitchAuthority,
+        authority: Authority,
     ) -> Result<bool, StoreError> {
-        if matches!(scope, KillSwitchScope::Global) && authority != SwitchAuthority::Admin {
+        if matches!(scope, KillSwitchScope::Global) && authority != Authority::Admin {
             return Err(StoreError::NotPermitted {
                 detail: "only an admin sets the global kill switch".to_owned(),
             });
@@ -627,9 +766,9 @@ impl Store {
                         let setter = kill_switch_setter_read(&mut conn, user).await?;
                         let admins = setter
                             .as_ref()
-                            .filter(|s| s.authority == SwitchAuthority::Admin);
+                            .filter(|s| s.authority == Authority::Admin);
                         match (on, admins) {
-                            (false, Some(admin)) if authority == SwitchAuthority::Owner => {
+                            (false, Some(admin)) if authority == Authority::Owner => {
                                 return Err(StoreError::NotPermitted {
                                     detail: format!(
                                         "this kill switch was turned on by {} with admin authority{}; \
@@ -645,8 +784,8 @@ impl Store {
                             }
                             // On, already the admin's and turned on again by the user: it stays
                             // the admin's.
-                            (true, Some(_)) if authority == SwitchAuthority::Owner => {}
-                            (true, _) if setter.is_none() || authority == SwitchAuthority::Admin => {
+                            (true, Some(_)) if authority == Authority::Owner => {}
+                            (true, _) if setter.is_none() || authority == Authority::Admin => {
                                 conn.execute(
                                     "kill_switch_set",
                                     "UPDATE users SET kill_switch = $1, kill_switch_set_by = $2, \
@@ -655,7 +794,7 @@ impl Store {
                                         true,
                                         by.actor.as_str(),
                                         by.at,
-                                        authority == SwitchAuthority::Admin,
+                                        authority == Authority::Admin,
                                         user.as_uuid()
                                     ],
                                 )

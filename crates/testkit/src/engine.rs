@@ -218,7 +218,15 @@ impl Harness {
             .user_create("alice", false, clock.now())
             .await
             .unwrap();
-        store.policy_set(user.id, &setup.policy, &by).await.unwrap();
+        store
+            .policy_set(
+                user.id,
+                &setup.policy,
+                &by,
+                vigil_store::PolicyLimits::Operator,
+            )
+            .await
+            .unwrap();
         for market in &setup.allowlist {
             store.allowlist_add(user.id, market, &by).await.unwrap();
         }
@@ -315,7 +323,7 @@ impl Harness {
     pub async fn kill(&self, scope: KillSwitchScope, on: bool) {
         let by = Attribution::new("test", self.now());
         self.store
-            .kill_switch_set(scope, on, &by, vigil_store::SwitchAuthority::Admin)
+            .kill_switch_set(scope, on, &by, vigil_store::Authority::Admin)
             .await
             .unwrap();
     }

@@ -322,6 +322,7 @@ async fn operator_actions_in_the_audit_log_raise_alerts() {
                 h.user,
                 &raised_policy,
                 &Attribution::new("ops", h.now()).because("more room"),
+                vigil_store::PolicyLimits::Operator,
             )
             .await
             .unwrap();

@@ -75,9 +75,11 @@ pub(crate) async fn test(
                     "attempts": report.attempts,
                 }))?;
             } else {
-                println!(
+                crate::out!(
                     "test alert delivered to {} (HTTP {}, {} attempt(s))",
-                    report.webhook, report.status, report.attempts
+                    report.webhook,
+                    report.status,
+                    report.attempts
                 );
             }
             Ok(exit::SUCCESS)

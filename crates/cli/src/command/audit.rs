@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
 
-use vigil_bitvavo::{ClientConfig, ReadOnlyClient, ReadOnlyKey};
+use vigil_bitvavo::{ReadOnlyClient, ReadOnlyKey};
 use vigil_core::SystemClock;
 use vigil_ops::{audit::parse_duration, AuditConfig, Auditor};
 
@@ -40,11 +40,7 @@ pub(crate) async fn read_only_client(
     };
     let key = ReadOnlyKey::new(&read.key, read.secret)
         .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_READ_KEY/SECRET: {e}")))?;
-    let client_config = ClientConfig {
-        access_window: config.bitvavo.access_window,
-        request_timeout: config.bitvavo.request_timeout,
-        ..ClientConfig::new(base_url, config.bitvavo.operator_id)
-    };
+    let client_config = config.bitvavo.client_config(base_url);
     let client = ReadOnlyClient::new(&client_config, key, Arc::new(SystemClock))
         .map_err(|e| CommandError::Invalid(e.to_string()))?;
     client.sync_time().await.map_err(|e| {
@@ -82,7 +78,7 @@ pub(crate) async fn run(
     if args.json.json {
         output::json(&report)?;
     } else {
-        print!("{}", report.to_text());
+        crate::output::write(format_args!("{}", report.to_text()));
     }
     Ok(if report.is_clean() {
         exit::SUCCESS

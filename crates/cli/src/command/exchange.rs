@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
+use vigil_bitvavo::{BitvavoClients, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig, Reconciler, ReconcilerConfig};
 use vigil_store::{DeploymentMode, Store};
@@ -78,11 +78,7 @@ pub(crate) async fn clients(
         .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_READ_KEY/SECRET: {e}")))?;
     let trade = TradeKey::new(&trade.key, trade.secret)
         .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_TRADE_KEY/SECRET: {e}")))?;
-    let client_config = ClientConfig {
-        access_window: config.bitvavo.access_window,
-        request_timeout: config.bitvavo.request_timeout,
-        ..ClientConfig::new(base_url, config.bitvavo.operator_id)
-    };
+    let client_config = config.bitvavo.client_config(base_url);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let clients = BitvavoClients::new(&client_config, read, trade, clock)
         .map_err(|e| CommandError::Invalid(e.to_string()))?;

@@ -62,11 +62,11 @@ pub(crate) async fn execute(
         }))?;
     } else {
         match &outcome {
-            ExecutionOutcome::Placed(e) => println!("placed: order {} on {} (clientOrderId {})", e.exchange_order_id.as_deref().unwrap_or("?"), e.market, e.client_order_id),
-            ExecutionOutcome::AlreadyClaimed(e) => println!("already claimed: proposal {} has execution {} ({}); nothing was sent", e.proposal_id, e.id, e.state),
-            ExecutionOutcome::Refused { refusal, .. } => println!("refused: {refusal}"),
-            ExecutionOutcome::OutcomeUnknown(e) => println!("outcome unknown: execution {} stays SUBMITTING; `vigil reconcile` resolves it by clientOrderId {}", e.id, e.client_order_id),
-            ExecutionOutcome::Failed(e) => println!("failed, not placed: {}", e.failure.as_deref().unwrap_or("?")),
+            ExecutionOutcome::Placed(e) => crate::out!("placed: order {} on {} (clientOrderId {})", e.exchange_order_id.as_deref().unwrap_or("?"), e.market, e.client_order_id),
+            ExecutionOutcome::AlreadyClaimed(e) => crate::out!("already claimed: proposal {} has execution {} ({}); nothing was sent", e.proposal_id, e.id, e.state),
+            ExecutionOutcome::Refused { refusal, .. } => crate::out!("refused: {refusal}"),
+            ExecutionOutcome::OutcomeUnknown(e) => crate::out!("outcome unknown: execution {} stays SUBMITTING; `vigil reconcile` resolves it by clientOrderId {}", e.id, e.client_order_id),
+            ExecutionOutcome::Failed(e) => crate::out!("failed, not placed: {}", e.failure.as_deref().unwrap_or("?")),
         }
         if let Some(e) = outcome.execution() {
             print_execution(e);
@@ -161,7 +161,7 @@ pub(crate) async fn executions(
                 output::json(&json!({ "execution": execution, "events": events }))?;
             } else {
                 print_execution(&execution);
-                println!();
+                crate::out!("");
                 let rows: Vec<Vec<String>> = events
                     .iter()
                     .map(|ev| {
@@ -221,7 +221,7 @@ pub(crate) async fn reconcile(
             ("problems", report.problems.len().to_string()),
         ]);
         for p in &report.problems {
-            println!(
+            crate::out!(
                 "problem: {} {}",
                 p.execution_id.map_or_else(|| "-".into(), |i| i.to_string()),
                 p.detail

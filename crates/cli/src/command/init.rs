@@ -29,15 +29,15 @@ pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCo
     };
     super::exchange::ensure_deployment_mode(&ctx.store, mode).await?;
     let (user, token) = create_user_with_token(ctx, &args.user, true).await?;
-    println!("initialised {} (a {mode} deployment)", ctx.store.url());
-    println!("user:      {} (admin, id {})", user.name, user.id);
-    println!(
+    crate::out!("initialised {} (a {mode} deployment)", ctx.store.url());
+    crate::out!("user:      {} (admin, id {})", user.name, user.id);
+    crate::out!(
         "policy:    trading DISABLED, per-order cap {}, empty allowlist (deny by default)",
         Policy::default().order_notional_max
     );
-    println!("api token: {token}");
-    println!("           (shown once; only its SHA-256 is stored)");
-    println!("next:      vigil allowlist add --user {} BTC-EUR; vigil policy set --user {} --trading-enabled true", user.name, user.name);
+    crate::out!("api token: {token}");
+    crate::out!("           (shown once; only its SHA-256 is stored)");
+    crate::out!("next:      vigil allowlist add --user {} BTC-EUR; vigil policy set --user {} --trading-enabled true", user.name, user.name);
     Ok(exit::SUCCESS)
 }
 
@@ -65,6 +65,7 @@ pub(crate) async fn create_user_with_token(
             user.id,
             &Policy::default(),
             &ctx.attribution(Some("initial policy")),
+            vigil_store::PolicyLimits::Operator,
         )
         .await?;
     let token = new_token();

@@ -65,7 +65,7 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
             if json.json {
                 output::json(&job)?;
             } else {
-                println!(
+                crate::out!(
                     "job {} added: {} on {} every {} s, first run now",
                     job.id,
                     job.strategy,
@@ -123,7 +123,7 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
                 .scan_job_pause(parse_id(&id)?, &ctx.attribution(None))
                 .await
                 .map_err(not_found(&id))?;
-            println!("job {} paused", job.id);
+            crate::out!("job {} paused", job.id);
         }
         JobsCommand::Resume { id } => {
             let job = ctx
@@ -131,7 +131,7 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
                 .scan_job_resume(parse_id(&id)?, &ctx.attribution(None))
                 .await
                 .map_err(not_found(&id))?;
-            println!(
+            crate::out!(
                 "job {} resumed; next run {}",
                 job.id,
                 job.next_run_at.to_rfc3339()
@@ -143,7 +143,7 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
                 .scan_job_remove(parse_id(&id)?, &ctx.attribution(None))
                 .await
                 .map_err(not_found(&id))?;
-            println!("job {} removed", job.id);
+            crate::out!("job {} removed", job.id);
         }
     }
     Ok(exit::SUCCESS)

@@ -42,9 +42,9 @@ pub(crate) async fn on_and_cancel(
         output::json(&json!({ "kill_switch": "on", "cancel": report }))?;
     } else {
         if report.cancelled.is_empty() {
-            println!("no open order was cancelled (none was open)");
+            crate::out!("no open order was cancelled (none was open)");
         } else {
-            println!("cancelled {} open order(s):", report.cancelled.len());
+            crate::out!("cancelled {} open order(s):", report.cancelled.len());
             let rows: Vec<Vec<String>> = report
                 .cancelled
                 .iter()
@@ -72,7 +72,7 @@ pub(crate) async fn on_and_cancel(
             );
         }
         if report.left_open > 0 {
-            println!(
+            crate::out!(
                 "{} open order(s) of other users were left alone",
                 report.left_open
             );

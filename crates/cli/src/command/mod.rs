@@ -131,7 +131,7 @@ pub(crate) async fn run(
         Command::Init(args) => init::run(&ctx, &args).await,
         Command::Migrate => {
             // open_store has applied them.
-            println!("migrations applied to {}", ctx.store.url());
+            crate::out!("migrations applied to {}", ctx.store.url());
             Ok(crate::exit::SUCCESS)
         }
         Command::Users(command) => users::run(&ctx, command).await,

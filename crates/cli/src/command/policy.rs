@@ -6,7 +6,7 @@ use std::{process::ExitCode, str::FromStr};
 use rust_decimal::Decimal;
 use serde_json::json;
 use vigil_core::{Market, Notional, ValidationError};
-use vigil_store::{KillSwitchScope, SwitchAuthority};
+use vigil_store::{Authority, KillSwitchScope};
 
 use super::{CommandError, Context};
 use crate::{
@@ -81,15 +81,24 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
         policy.llm_daily_budget = v.value();
     }
     if policy == before {
-        println!("policy of {} unchanged", user.name);
+        crate::out!("policy of {} unchanged", user.name);
         return Ok(());
     }
+    // An inconsistent policy is a usage error whatever the window says (the store checks again).
+    policy
+        .validate()
+        .map_err(|problems| CommandError::invalid(&problems))?;
     // Raising a cap needs a stable day, or an admin's override (command/cap_window.rs).
     let cap_guard = super::cap_window::guard(ctx, &user, &before, &policy, &args).await?;
     let reason = cap_guard.reason(args.reason.as_deref());
     match ctx
         .store
-        .policy_set(user.id, &policy, &ctx.attribution(reason.as_deref()))
+        .policy_set(
+            user.id,
+            &policy,
+            &ctx.attribution(reason.as_deref()),
+            vigil_store::PolicyLimits::Operator,
+        )
         .await
     {
         Ok(()) => cap_guard.record(ctx, &user).await?,
@@ -98,7 +107,7 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    println!(
+    crate::out!(
         "policy of {} updated (recorded in the audit log)",
         user.name
     );
@@ -142,13 +151,13 @@ pub(crate) async fn allowlist(
             if json.json {
                 output::json(&json!({ "user": user.name, "markets": markets }))?;
             } else if markets.is_empty() {
-                println!(
+                crate::out!(
                     "{}: the allowlist is empty: every market is refused (deny by default)",
                     user.name
                 );
             } else {
                 for market in markets {
-                    println!("{market}");
+                    crate::out!("{market}");
                 }
             }
         }
@@ -185,7 +194,7 @@ async fn change(
             (false, true) => "removed from",
             (false, false) => "was not on",
         };
-        println!("{market} {verb} the allowlist of {}", user.name);
+        crate::out!("{market} {verb} the allowlist of {}", user.name);
     }
     Ok(())
 }
@@ -222,17 +231,15 @@ pub(crate) async fn kill_switch(
                             ", set by {}{}{}",
                             s.actor,
                             match s.authority {
-                                SwitchAuthority::Admin =>
-                                    " as an admin: only an admin turns it off",
-                                SwitchAuthority::Owner =>
-                                    " (the user: they or an admin turn it off)",
+                                Authority::Admin => " as an admin: only an admin turns it off",
+                                Authority::Owner => " (the user: they or an admin turn it off)",
                             },
                             s.at.map(|at| format!(", at {}", at.to_rfc3339()))
                                 .unwrap_or_default()
                         )
                     })
                     .unwrap_or_default();
-                println!(
+                crate::out!(
                     "{label} kill switch: {}{by}",
                     if state {
                         "ON (no orders will be placed)"
@@ -261,7 +268,7 @@ pub(crate) async fn kill_switch(
             store_scope,
             on,
             &ctx.attribution(reason.as_deref()),
-            SwitchAuthority::Admin,
+            Authority::Admin,
         )
         .await?;
     let changed = previous != on;
@@ -271,9 +278,9 @@ pub(crate) async fn kill_switch(
         "off"
     };
     if changed {
-        println!("{label} kill switch is now {state} (recorded in the audit log)");
+        crate::out!("{label} kill switch is now {state} (recorded in the audit log)");
     } else {
-        println!("{label} kill switch was already {state}");
+        crate::out!("{label} kill switch was already {state}");
     }
     Ok(exit::SUCCESS)
 }

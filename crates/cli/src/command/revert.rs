@@ -72,7 +72,7 @@ fn show(plan: &RollbackPlan, json_out: bool, outcome: &str) -> anyhow::Result<()
     if json_out {
         output::json(&json!({ "plan": plan, "allowed": plan.allowed(), "outcome": outcome }))?;
     } else {
-        println!("{plan}\n{outcome}");
+        crate::out!("{plan}\n{outcome}");
     }
     Ok(())
 }

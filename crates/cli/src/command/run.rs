@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
+use vigil_bitvavo::{BitvavoClients, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
 use vigil_engine::{ExecutionOutcome, Executor};
 use vigil_scan::{
@@ -29,15 +29,6 @@ use vigil_store::{DeploymentMode, ExecutionFilter, NewScanJob, ProposalFilter, S
 
 use super::{exchange, init::create_user_with_token, CommandError, Context};
 use crate::{args::RunArgs, config::Config, exit};
-
-/// Prints one line on stdout. A service must not die because its stdout went away (a closed pipe,
-/// a detached terminal), so write errors are ignored rather than panicking like `println!`.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ignored = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
 
 /// The demo user paper trading creates on first use.
 const PAPER_USER: &str = "paper";
@@ -129,7 +120,7 @@ pub(crate) async fn run(
         )
         .map_err(|e| CommandError::Invalid(format!("the LLM advisor: {e}")))?
         .with_alerts(Arc::new(alerts.clone()));
-        say!("{} LLM advisor: {} at {} (jobs with strategy llm_advisor use it, within each user's daily budget)", stamp(), settings.model, settings.base_url);
+        crate::out!("{} LLM advisor: {} at {} (jobs with strategy llm_advisor use it, within each user's daily budget)", stamp(), settings.model, settings.base_url);
         scheduler = scheduler.with_advisor(Arc::new(advisor));
     }
 
@@ -183,10 +174,11 @@ pub(crate) async fn run(
         deps.exchange = Some(clients.read_only.clone());
         deps.executor = Some(executor.clone());
         deps.metrics = metrics.clone();
+        deps.config.ceilings = config.limits;
         let state = vigil_server::ApiState::new(deps);
         let token = shutdown.clone();
         let bound = listener.local_addr()?;
-        say!(
+        crate::out!(
             "{} api: http://{bound}/api/v1 (healthz, readyz, metrics, openapi.json)",
             stamp()
         );
@@ -196,7 +188,7 @@ pub(crate) async fn run(
                 .map_err(anyhow::Error::from)
         });
     }
-    say!(
+    crate::out!(
         "{} vigil running ({}) with {} scheduler worker(s); Ctrl-C stops it",
         stamp(),
         if args.paper { "paper trading" } else { "LIVE" },
@@ -205,7 +197,7 @@ pub(crate) async fn run(
 
     let mut failed = None;
     tokio::select! {
-        () = stop => say!("{} stopping: finishing in-flight work", stamp()),
+        () = stop => crate::out!("{} stopping: finishing in-flight work", stamp()),
         Some(joined) = tasks.join_next() => {
             failed = Some(describe(joined));
         }
@@ -222,7 +214,7 @@ pub(crate) async fn run(
             Err(anyhow::anyhow!("a part of vigil run stopped: {problem}"))
         }
         _ => {
-            say!("{} stopped", stamp());
+            crate::out!("{} stopped", stamp());
             Ok(exit::SUCCESS)
         }
     }
@@ -232,7 +224,7 @@ pub(crate) async fn run(
 /// difference are checked when the clients are built (I10).
 async fn live_checks(ctx: &Context) -> anyhow::Result<()> {
     match ctx.store.kill_switch_read_global().await {
-        Ok(true) => say!(
+        Ok(true) => crate::out!(
             "{} the global kill switch is ON: nothing will be traded until `vigil kill-switch off`",
             stamp()
         ),
@@ -267,15 +259,11 @@ async fn paper_exchange(
             .await
             .map_err(anyhow::Error::from)
     });
-    say!(
+    crate::out!(
         "{} paper exchange: the built-in simulator at http://{addr} (admin log: /_sim/orders)",
         stamp()
     );
-    let client_config = ClientConfig {
-        access_window: config.bitvavo.access_window,
-        request_timeout: config.bitvavo.request_timeout,
-        ..ClientConfig::new(format!("http://{addr}"), config.bitvavo.operator_id)
-    };
+    let client_config = config.bitvavo.client_config(format!("http://{addr}"));
     let read = ReadOnlyKey::new(
         vigil_sim::DEMO_VIEW_KEY,
         SecretString::from(vigil_sim::DEMO_VIEW_SECRET),
@@ -307,7 +295,7 @@ async fn paper_exchange(
 async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
     match ctx.store.user_get_by_name(PAPER_USER).await {
         Ok(_) => {
-            say!(
+            crate::out!(
                 "{} paper user {PAPER_USER:?} exists; keeping its policy, allowlist and jobs",
                 stamp()
             );
@@ -331,7 +319,9 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
         anti_flip_minutes: 5,
         llm_daily_budget: Decimal::ZERO,
     };
-    ctx.store.policy_set(user.id, &policy, &by).await?;
+    ctx.store
+        .policy_set(user.id, &policy, &by, vigil_store::PolicyLimits::Operator)
+        .await?;
     let now = ctx.clock.now();
     let jobs = [
         (
@@ -359,8 +349,8 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
         vigil_scan::strategy::validate_new_job(&new).map_err(|p| CommandError::invalid(&p))?;
         ctx.store.scan_job_create(&new, &by).await?;
     }
-    say!("{} paper user {PAPER_USER:?} created: allowlist BTC-EUR, ETH-EUR; trading on, auto-approve within 25 EUR per order; jobs dca (BTC-EUR, 60 s) and sma_cross (ETH-EUR, 30 s)", stamp());
-    say!("{} its API token (shown once): {token}", stamp());
+    crate::out!("{} paper user {PAPER_USER:?} created: allowlist BTC-EUR, ETH-EUR; trading on, auto-approve within 25 EUR per order; jobs dca (BTC-EUR, 60 s) and sma_cross (ETH-EUR, 30 s)", stamp());
+    crate::out!("{} its API token (shown once): {token}", stamp());
     Ok(())
 }
 
@@ -382,7 +372,7 @@ async fn execute_approved(
         let proposal = match store.proposal_get(proposal_id).await {
             Ok(p) => p,
             Err(e) => {
-                say!(
+                crate::out!(
                     "{} proposal {proposal_id}: cannot be read ({e}); left for a person",
                     stamp()
                 );
@@ -402,32 +392,32 @@ async fn execute_approved(
             metrics.execute_answered(&store, outcome).await;
         }
         match outcome {
-            Ok(ExecutionOutcome::Placed(e)) => say!(
+            Ok(ExecutionOutcome::Placed(e)) => crate::out!(
                 "{} PLACED   {what}: order {} (clientOrderId {})",
                 stamp(),
                 e.exchange_order_id.as_deref().unwrap_or("?"),
                 e.client_order_id
             ),
-            Ok(ExecutionOutcome::AlreadyClaimed(e)) => say!(
+            Ok(ExecutionOutcome::AlreadyClaimed(e)) => crate::out!(
                 "{} ALREADY  {what}: execution {} is {}",
                 stamp(),
                 e.id,
                 e.state
             ),
             Ok(ExecutionOutcome::Refused { refusal, .. }) => {
-                say!("{} REFUSED  {what}: {refusal}", stamp())
+                crate::out!("{} REFUSED  {what}: {refusal}", stamp())
             }
-            Ok(ExecutionOutcome::OutcomeUnknown(e)) => say!(
+            Ok(ExecutionOutcome::OutcomeUnknown(e)) => crate::out!(
                 "{} UNKNOWN  {what}: execution {} waits for the reconciler",
                 stamp(),
                 e.id
             ),
-            Ok(ExecutionOutcome::Failed(e)) => say!(
+            Ok(ExecutionOutcome::Failed(e)) => crate::out!(
                 "{} FAILED   {what}: {}",
                 stamp(),
                 e.failure.as_deref().unwrap_or("?")
             ),
-            Err(e) => say!("{} ERROR    {what}: {e}", stamp()),
+            Err(e) => crate::out!("{} ERROR    {what}: {e}", stamp()),
         }
     }
 }
@@ -552,7 +542,7 @@ async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Resu
         match (proposals, executions) {
             (Ok(proposals), Ok(executions)) => {
                 let count = |s: ExecutionState| executions.iter().filter(|e| e.state == s).count();
-                say!(
+                crate::out!(
                     "{} status: {} proposals; executions: {} filled, {} submitted, {} in flight, {} rejected, {} failed",
                     stamp(),
                     proposals.len(),
@@ -564,7 +554,7 @@ async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Resu
                 );
             }
             (Err(e), _) | (_, Err(e)) => {
-                say!("{} status: the database did not answer ({e})", stamp())
+                crate::out!("{} status: the database did not answer ({e})", stamp())
             }
         }
     }

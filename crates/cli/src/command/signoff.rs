@@ -92,11 +92,7 @@ pub(crate) async fn run(
         .base_url
         .clone()
         .map(|base_url| SignoffExchange {
-            config: ClientConfig {
-                access_window: config.bitvavo.access_window,
-                request_timeout: config.bitvavo.request_timeout,
-                ..ClientConfig::new(base_url, config.bitvavo.operator_id)
-            },
+            config: config.bitvavo.client_config(base_url),
             read: keys.read.map(material),
             trade: keys.trade.map(material),
         });
@@ -129,7 +125,7 @@ pub(crate) async fn run(
     if json_out {
         output::json(&report)?;
     } else {
-        print!("{}", report.to_markdown());
+        crate::output::write(format_args!("{}", report.to_markdown()));
     }
     Ok(if report.passed {
         exit::SUCCESS

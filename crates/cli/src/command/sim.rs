@@ -28,7 +28,7 @@ pub(crate) async fn run(args: &SimArgs, config: &Config) -> anyhow::Result<ExitC
         })?;
     let addr = listener.local_addr()?;
     // The first stdout line is machine-readable: scripts wait for it to learn the address.
-    println!("listening on http://{addr}");
+    crate::out!("listening on http://{addr}");
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {

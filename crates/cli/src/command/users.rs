@@ -9,15 +9,17 @@ pub(crate) async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<
     match command {
         UsersCommand::Add { name, admin } => {
             let (user, token) = create_user_with_token(ctx, &name, admin).await?;
-            println!(
+            crate::out!(
                 "user:      {} ({}id {})",
                 user.name,
                 if admin { "admin, " } else { "" },
                 user.id
             );
-            println!("policy:    the default: trading DISABLED, empty allowlist (deny by default)");
-            println!("api token: {token}");
-            println!("           (shown once; only its SHA-256 is stored)");
+            crate::out!(
+                "policy:    the default: trading DISABLED, empty allowlist (deny by default)"
+            );
+            crate::out!("api token: {token}");
+            crate::out!("           (shown once; only its SHA-256 is stored)");
         }
         UsersCommand::List(flag) => {
             let users = ctx.store.user_list().await?;

@@ -106,6 +106,22 @@ pub(crate) struct BitvavoConfig {
     pub(crate) request_timeout: Duration,
 }
 
+impl BitvavoConfig {
+    /// The client configuration for the exchange at `base_url`: the configured access window and
+    /// request timeout, and a connect timeout that never exceeds the request timeout (the
+    /// client's 5 s default, or the request timeout when that is shorter), so every documented
+    /// `request_timeout_ms` (100–120000) is one the client accepts.
+    pub(crate) fn client_config(&self, base_url: impl Into<String>) -> vigil_bitvavo::ClientConfig {
+        let defaults = vigil_bitvavo::ClientConfig::new(base_url, self.operator_id);
+        vigil_bitvavo::ClientConfig {
+            access_window: self.access_window,
+            request_timeout: self.request_timeout,
+            connect_timeout: defaults.connect_timeout.min(self.request_timeout),
+            ..defaults
+        }
+    }
+}
+
 /// The reconciler's timing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReconcilerTiming {
@@ -134,6 +150,8 @@ pub(crate) struct Config {
     pub(crate) database_url_is_default: bool,
     pub(crate) bitvavo: BitvavoConfig,
     pub(crate) reconciler: ReconcilerTiming,
+    /// The ceilings on a user's own policy through the API (`[limits]`).
+    pub(crate) limits: vigil_store::PolicyCeilings,
     pub(crate) advisor: Option<AdvisorSettings>,
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
@@ -200,6 +218,21 @@ const KEYS: &[Key] = &[
         path: "reconciler.abandon_claimed_after_seconds",
         default: Some("300"),
         expected: "seconds from 10 to 86400 after which a CLAIMED execution of a dead process is ended",
+    },
+    Key {
+        path: "limits.order_notional_max",
+        default: Some("25"),
+        expected: "an amount in the quote currency above 0: the highest per-order cap a user may set without an admin",
+    },
+    Key {
+        path: "limits.daily_notional_max",
+        default: Some("250"),
+        expected: "an amount in the quote currency above 0: the highest daily cap a user may set without an admin",
+    },
+    Key {
+        path: "limits.llm_daily_budget_usd",
+        default: Some("5"),
+        expected: "USD from 0: the highest LLM advisor budget a day a user may set without an admin",
     },
     Key {
         path: "advisor.base_url",
@@ -389,6 +422,25 @@ impl Config {
             |s| seconds(s, 10, 86_400),
         )
         .unwrap_or(Duration::from_secs(300));
+        let defaults = vigil_store::PolicyCeilings::default();
+        let mut ceiling = |path: &str, positive: bool| {
+            parse(&mut problems, take(path), path, |s| {
+                s.parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|d| !d.is_sign_negative() && (!positive || !d.is_zero()))
+                    .ok_or(())
+            })
+        };
+        let limits = vigil_store::PolicyCeilings {
+            order_notional_max: ceiling("limits.order_notional_max", true)
+                .and_then(|d| vigil_core::Notional::non_negative("limits", d).ok())
+                .unwrap_or(defaults.order_notional_max),
+            daily_notional_max: ceiling("limits.daily_notional_max", true)
+                .and_then(|d| vigil_core::Notional::non_negative("limits", d).ok())
+                .unwrap_or(defaults.daily_notional_max),
+            llm_daily_budget: ceiling("limits.llm_daily_budget_usd", false)
+                .unwrap_or(defaults.llm_daily_budget),
+        };
         let advisor_url = take("advisor.base_url");
         let advisor_model = take("advisor.model");
         let advisor_tokens = take("advisor.max_tokens");
@@ -497,6 +549,7 @@ impl Config {
                     window_margin,
                     abandon_claimed_after,
                 },
+                limits,
                 advisor,
                 log_filter,
                 log_format,

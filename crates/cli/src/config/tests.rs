@@ -173,3 +173,66 @@ fn keys_come_in_pairs_and_secrets_stay_hidden() {
     let err = ExchangeKeys::from_env(&env(&[("VIGIL_BITVAVO_TRADE_KEY", "k")])).unwrap_err();
     assert_eq!(err.problems[0].key, "VIGIL_BITVAVO_TRADE_SECRET");
 }
+
+#[test]
+fn every_documented_request_timeout_builds_a_client() {
+    for ms in ["100", "4999", "5000", "120000"] {
+        let c = Config::load(
+            FlagLayer::default(),
+            &env(&[("VIGIL_BITVAVO_REQUEST_TIMEOUT_MS", ms)]),
+        )
+        .unwrap();
+        let client_config = c.bitvavo.client_config("http://127.0.0.1:1");
+        assert!(client_config.connect_timeout <= client_config.request_timeout);
+        let key = vigil_bitvavo::ReadOnlyKey::new(
+            vigil_sim::DEMO_VIEW_KEY,
+            SecretString::from(vigil_sim::DEMO_VIEW_SECRET),
+        )
+        .unwrap();
+        let built = vigil_bitvavo::ReadOnlyClient::new(
+            &client_config,
+            key,
+            std::sync::Arc::new(vigil_core::SystemClock),
+        );
+        assert!(built.is_ok(), "{ms} ms: {:?}", built.err());
+    }
+    for ms in ["99", "120001"] {
+        let err = Config::load(
+            FlagLayer::default(),
+            &env(&[("VIGIL_BITVAVO_REQUEST_TIMEOUT_MS", ms)]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bitvavo.request_timeout_ms"), "{err}");
+    }
+}
+
+#[test]
+fn the_policy_ceilings_are_configured_and_checked() {
+    let c = Config::load(FlagLayer::default(), &env(&[])).unwrap();
+    assert_eq!(c.limits, vigil_store::PolicyCeilings::default());
+    let c = Config::load(
+        FlagLayer::default(),
+        &env(&[
+            ("VIGIL_LIMITS_ORDER_NOTIONAL_MAX", "40"),
+            ("VIGIL_LIMITS_LLM_DAILY_BUDGET_USD", "0"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.limits.order_notional_max,
+        vigil_core::Notional::from_whole(40)
+    );
+    assert_eq!(c.limits.llm_daily_budget, rust_decimal::Decimal::ZERO);
+    let err = Config::load(
+        FlagLayer::default(),
+        &env(&[
+            ("VIGIL_LIMITS_DAILY_NOTIONAL_MAX", "0"),
+            ("VIGIL_LIMITS_LLM_DAILY_BUDGET_USD", "-1"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("limits.daily_notional_max"), "{err}");
+    assert!(err.contains("limits.llm_daily_budget_usd"), "{err}");
+}

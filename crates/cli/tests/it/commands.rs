@@ -335,6 +335,52 @@ fn malformed_config_names_every_problem_and_its_source() {
     );
 }
 
+/// `vigil executions list | head -1`: a reader that stops reading ends the output quietly (no
+/// panic, no backtrace), and the command still does what it was asked to, with its own exit code.
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let d = Deployment::sqlite();
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let with_closed_stdout = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        // The reader is gone before vigil writes anything: every write meets a broken pipe.
+        drop(reader);
+        let out = d
+            .command(args, &[])
+            .stdout(writer)
+            .output()
+            .expect("vigil runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["executions", "list"][..],
+        &["users", "list", "--json"],
+        &["policy", "show", "--user", "alice"],
+    ] {
+        let (code, stderr) = with_closed_stdout(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
+    }
+    // A change is made whether or not its confirmation can be printed.
+    let (code, stderr) = with_closed_stdout(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--cooldown-minutes",
+        "7",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let policy = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(policy["policy"]["cooldown_minutes"], 7);
+}
+
 #[test]
 fn unreachable_database_exits_3() {
     let mut d = Deployment::sqlite();

@@ -108,7 +108,7 @@ impl Deployment {
 
     /// The `vigil ARGS` command with `--database-url` set, in the deployment's directory, with
     /// extra environment variables.
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(binary());
         command
             .current_dir(self.dir.path())

@@ -193,7 +193,12 @@ async fn i4_a_user_s_kill_switch_cancels_only_that_user_s_orders() {
         let bob = h.store.user_create("bob", false, h.now()).await.unwrap();
         let by = Attribution::new("test", h.now());
         h.store
-            .policy_set(bob.id, &crate::support::careful_policy(), &by)
+            .policy_set(
+                bob.id,
+                &crate::support::careful_policy(),
+                &by,
+                vigil_store::PolicyLimits::Operator,
+            )
             .await
             .unwrap();
         h.store.allowlist_add(bob.id, &btc(), &by).await.unwrap();

@@ -109,7 +109,12 @@ async fn parent(step: &str, db_url: &str) -> (Store, SpawnedSim, ProposalId) {
     let by = Attribution::new("test", now);
     let user = store.user_create("alice", false, now).await.unwrap();
     store
-        .policy_set(user.id, &careful_policy(), &by)
+        .policy_set(
+            user.id,
+            &careful_policy(),
+            &by,
+            vigil_store::PolicyLimits::Operator,
+        )
         .await
         .unwrap();
     store.allowlist_add(user.id, &btc(), &by).await.unwrap();

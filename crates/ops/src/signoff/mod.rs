@@ -30,8 +30,8 @@ use vigil_bitvavo::{
 };
 use vigil_core::{ClientOrderId, Clock, Notional, OrderSize, Side};
 use vigil_store::{
-    schema, scratch::ScratchDatabase, Attribution, AuditEntry, DurabilitySettings, KillSwitchScope,
-    Store, SwitchAuthority,
+    schema, scratch::ScratchDatabase, Attribution, AuditEntry, Authority, DurabilitySettings,
+    KillSwitchScope, Store,
 };
 
 pub use report::{SignoffItem, SignoffReport};
@@ -455,13 +455,13 @@ async fn kill_switch_wired(world: &World<'_>, item: &mut SignoffItem) {
         let by = Attribution::new("signoff", world.clock.now());
         world
             .store
-            .kill_switch_set(KillSwitchScope::Global, true, &by, SwitchAuthority::Admin)
+            .kill_switch_set(KillSwitchScope::Global, true, &by, Authority::Admin)
             .await
             .map_err(|e| e.to_string())?;
         let refused = world.executor.execute(user, entry).await;
         world
             .store
-            .kill_switch_set(KillSwitchScope::Global, false, &by, SwitchAuthority::Admin)
+            .kill_switch_set(KillSwitchScope::Global, false, &by, Authority::Admin)
             .await
             .map_err(|e| e.to_string())?;
         let claimed = world

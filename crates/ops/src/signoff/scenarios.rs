@@ -28,7 +28,7 @@ use vigil_core::{
     ClientOrderId, Clock, Execution, ExecutionState, Market, Notional, OrderSize, OrderType,
     Policy, Proposal, ProposalId, ProposalSource, ProposalStatus, Side, UserId,
 };
-use vigil_store::{Attribution, KillSwitchScope, Store, SwitchAuthority};
+use vigil_store::{Attribution, Authority, KillSwitchScope, Store};
 
 use vigil_engine::{
     hooks::{HookAction, Step, StepHooks},
@@ -151,7 +151,12 @@ impl<'a> World<'a> {
             ..Policy::default()
         };
         self.store
-            .policy_set(user.id, &policy, &self.by())
+            .policy_set(
+                user.id,
+                &policy,
+                &self.by(),
+                vigil_store::PolicyLimits::Operator,
+            )
             .await
             .map_err(|e| e.to_string())?;
         if allow {
@@ -217,7 +222,7 @@ impl<'a> World<'a> {
 
     async fn switch(&self, scope: KillSwitchScope, on: bool) -> Result<(), String> {
         self.store
-            .kill_switch_set(scope, on, &self.by(), SwitchAuthority::Admin)
+            .kill_switch_set(scope, on, &self.by(), Authority::Admin)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -545,7 +550,7 @@ impl StepHooks for SwitchOnAt {
                         KillSwitchScope::User(self.user),
                         true,
                         &by,
-                        SwitchAuthority::Admin,
+                        Authority::Admin,
                     )
                     .await
                 {

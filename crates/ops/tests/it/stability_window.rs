@@ -22,6 +22,10 @@ fn window(h: &Harness) -> StabilityWindow {
     StabilityWindow::new(h.store.clone(), clock)
 }
 
+/// How long after its creation a user's raise is first possible: the harness creates the user
+/// at the clock's start.
+const A_DAY_OF_OPERATION: TimeDelta = TimeDelta::hours(25);
+
 fn raised() -> Policy {
     Policy {
         order_notional_max: Notional::from_whole(50),
@@ -49,6 +53,7 @@ fn faulty(kind: FaultKind) -> Setup {
 #[tokio::test]
 async fn a_raise_is_allowed_after_a_stable_day_and_lowering_always() {
     each_backend(Setup::default(), |h| async move {
+        h.advance(A_DAY_OF_OPERATION);
         let decision = window(&h)
             .check_cap_change(h.user, &careful_policy(), &raised(), None)
             .await
@@ -67,10 +72,52 @@ async fn a_raise_is_allowed_after_a_stable_day_and_lowering_always() {
 }
 
 #[tokio::test]
+async fn a_new_user_may_raise_only_after_a_day_of_operation() {
+    each_backend(Setup::default(), |h| async move {
+        let err = window(&h)
+            .check_cap_change(h.user, &careful_policy(), &raised(), None)
+            .await
+            .unwrap_err();
+        let CapChangeError::Refused { status, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            matches!(status.instabilities[..], [Instability::NewUser { .. }]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("24 hours of operation"), "{err}");
+        // Lowering is allowed from the first minute.
+        assert_eq!(
+            window(&h)
+                .check_cap_change(h.user, &careful_policy(), &lowered(), None)
+                .await
+                .unwrap(),
+            CapDecision::NoRaise
+        );
+        h.advance(A_DAY_OF_OPERATION);
+        let decision = window(&h)
+            .check_cap_change(h.user, &careful_policy(), &raised(), None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(decision, CapDecision::Allowed { .. }),
+            "{decision:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_cap_change_blocks_a_raise_for_24_hours() {
     each_backend(Setup::default(), |h| async move {
+        h.advance(A_DAY_OF_OPERATION);
         h.store
-            .policy_set(h.user, &lowered(), &Attribution::new("ops", h.now()))
+            .policy_set(
+                h.user,
+                &lowered(),
+                &Attribution::new("ops", h.now()),
+                vigil_store::PolicyLimits::Operator,
+            )
             .await
             .unwrap();
         h.advance(TimeDelta::hours(23));
@@ -150,6 +197,7 @@ async fn a_failed_execution_blocks_a_raise_for_24_hours() {
 #[tokio::test]
 async fn an_unknown_outcome_blocks_a_raise_even_once_resolved() {
     each_backend(faulty(FaultKind::AcceptThenDrop), |h| async move {
+        h.advance(A_DAY_OF_OPERATION);
         let proposal = h.approved(Spec::default()).await;
         let outcome = h.executor.execute(h.user, proposal).await.unwrap();
         assert!(
@@ -190,7 +238,12 @@ async fn an_unknown_outcome_blocks_a_raise_even_once_resolved() {
 async fn an_admin_may_override_with_a_reason_and_it_is_recorded() {
     each_backend(Setup::default(), |h| async move {
         h.store
-            .policy_set(h.user, &lowered(), &Attribution::new("ops", h.now()))
+            .policy_set(
+                h.user,
+                &lowered(),
+                &Attribution::new("ops", h.now()),
+                vigil_store::PolicyLimits::Operator,
+            )
             .await
             .unwrap();
         let alice = h.store.user_get(h.user).await.unwrap();
@@ -236,7 +289,12 @@ async fn an_admin_may_override_with_a_reason_and_it_is_recorded() {
         let reason = decision.audit_reason(None).unwrap();
         assert!(reason.contains("OVERRIDDEN by admin root"), "{reason}");
         h.store
-            .policy_set(h.user, &raised(), &by.clone().because(reason))
+            .policy_set(
+                h.user,
+                &raised(),
+                &by.clone().because(reason),
+                vigil_store::PolicyLimits::Operator,
+            )
             .await
             .unwrap();
         let entries = h

@@ -142,7 +142,12 @@ impl ScanWorld {
         };
         edit(&mut policy);
         self.store
-            .policy_set(self.user, &policy, &self.ops())
+            .policy_set(
+                self.user,
+                &policy,
+                &self.ops(),
+                vigil_store::PolicyLimits::Operator,
+            )
             .await
             .unwrap();
     }

@@ -10,7 +10,7 @@
 use axum::{extract::State, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vigil_store::{KillSwitchScope, SwitchAuthority};
+use vigil_store::{Authority, KillSwitchScope};
 
 use super::check_reason;
 use crate::{
@@ -73,7 +73,7 @@ pub(crate) async fn put_kill_switch(
             KillSwitchScope::User(caller.id()),
             body.on,
             &by,
-            caller.switch_authority(),
+            caller.authority(),
         )
         .await?;
     tracing::warn!(user = %caller.user.name, on = body.on, "user kill switch set through the API");
@@ -121,12 +121,7 @@ pub(crate) async fn put_global_kill_switch(
     let by = admin.attribution(state.now(), check_reason(body.reason)?);
     let previous = state
         .store()
-        .kill_switch_set(
-            KillSwitchScope::Global,
-            body.on,
-            &by,
-            SwitchAuthority::Admin,
-        )
+        .kill_switch_set(KillSwitchScope::Global, body.on, &by, Authority::Admin)
         .await?;
     tracing::warn!(admin = %admin.user.name, on = body.on, previous, "GLOBAL kill switch set through the API");
     Ok(Json(GlobalKillSwitchView {

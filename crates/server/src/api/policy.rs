@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vigil_core::{Notional, Policy, ValidationError};
+use vigil_store::{Authority, PolicyLimits};
 
 use super::check_reason;
 use crate::{
@@ -104,6 +105,8 @@ pub(crate) async fn get_policy(
         (status = 200, description = "The policy now in force", body = PolicyView),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "A value above the deployment's ceilings, or a raise before the caps have been in force for 24 hours (admin_required)", body = ErrorBody),
+        (status = 409, description = "A cap goes up while the stability window is not stable (conflict)", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -128,7 +131,16 @@ pub(crate) async fn put_policy(
         Err(refused) => return Err(ApiError::new(ErrorCode::Conflict, refused.to_string())),
     }
     let by = caller.attribution(state.now(), reason);
-    state.store().policy_set(caller.id(), &policy, &by).await?;
+    // A user's own change is bound, in the store's transaction, by the deployment's ceilings
+    // and by 24 hours at the current caps before a raise (#18 cases 5, 6); an admin's is not.
+    let limits = match caller.authority() {
+        Authority::Admin => PolicyLimits::Operator,
+        Authority::Owner => PolicyLimits::Owner(state.config().ceilings),
+    };
+    state
+        .store()
+        .policy_set(caller.id(), &policy, &by, limits)
+        .await?;
     let now_in_force = state.store().policy_get(caller.id()).await?;
     Ok(Json(PolicyView::from(&now_in_force)))
 }

@@ -87,6 +87,7 @@ pub(crate) async fn create_user(
             user.id,
             &Policy::default(),
             &admin.attribution(now, Some("initial policy".to_owned())),
+            vigil_store::PolicyLimits::Operator,
         )
         .await?;
     let token = new_token();

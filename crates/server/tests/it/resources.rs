@@ -227,6 +227,42 @@ async fn policy_read_and_change_is_audited(app: &TestApp) {
     let unchanged: PolicyView = app.get(&alice, "/api/v1/policy").await.parse();
     assert_eq!(unchanged, changed);
     assert_eq!(audit(app, "policy.set").await.len(), 1);
+
+    // A user never sets their own money limits above the deployment's ceilings (the LLM budget's
+    // is 5 USD), and raises nothing before the caps have been in force for 24 hours; an admin is
+    // bound by neither. Nothing refused is written.
+    let budget = |usd: &str| {
+        json!({"trading_enabled": true, "order_notional_max": "20", "daily_notional_max": "60",
+               "cooldown_minutes": 10, "anti_flip_minutes": 30, "auto_approve": false,
+               "llm_daily_budget": usd})
+    };
+    let above = app
+        .put(&alice, "/api/v1/policy", budget("6"))
+        .await
+        .expect_error(403, "admin_required");
+    let message = above["message"].as_str().unwrap();
+    assert!(
+        message.contains("llm_daily_budget 6 is above the deployment's ceiling 5"),
+        "{above}"
+    );
+    let too_soon = app
+        .put(&alice, "/api/v1/policy", budget("1"))
+        .await
+        .expect_error(403, "admin_required");
+    assert!(
+        too_soon["message"].as_str().unwrap().contains("24 hours"),
+        "{too_soon}"
+    );
+    let unchanged: PolicyView = app.get(&alice, "/api/v1/policy").await.parse();
+    assert_eq!(unchanged, changed);
+    assert_eq!(audit(app, "policy.set").await.len(), 1);
+    let root = app.account("root", true).await;
+    let admins: PolicyView = app
+        .put(&root, "/api/v1/policy", budget("6"))
+        .await
+        .expect(200)
+        .parse();
+    assert_eq!(admins.llm_daily_budget, "6");
 }
 
 async fn allowlist_add_list_remove(app: &TestApp) {
@@ -314,7 +350,7 @@ async fn kill_switches_user_and_global(app: &TestApp) {
             vigil_store::KillSwitchScope::User(alice.user.id),
             true,
             &vigil_store::Attribution::new("cli:operator", app.clock.now()),
-            vigil_store::SwitchAuthority::Admin,
+            vigil_store::Authority::Admin,
         )
         .await
         .unwrap();
@@ -350,7 +386,7 @@ async fn kill_switches_user_and_global(app: &TestApp) {
             vigil_store::KillSwitchScope::User(alice.user.id),
             false,
             &vigil_store::Attribution::new("cli:operator", app.clock.now()),
-            vigil_store::SwitchAuthority::Admin,
+            vigil_store::Authority::Admin,
         )
         .await
         .unwrap();

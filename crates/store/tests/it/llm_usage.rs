@@ -38,7 +38,12 @@ async fn with_budget(store: &Store, budget: &str) -> vigil_store::User {
         ..Policy::default()
     };
     store
-        .policy_set(alice.id, &policy, &Attribution::new("ops", t0()))
+        .policy_set(
+            alice.id,
+            &policy,
+            &Attribution::new("ops", t0()),
+            vigil_store::PolicyLimits::Operator,
+        )
         .await
         .unwrap();
     alice

@@ -2,8 +2,8 @@
 
 use vigil_core::{proposal::ProposalAction, Notional, Policy, ProposalStatus, Side};
 use vigil_store::{
-    Attribution, AuditFilter, KillSwitchScope, KillSwitches, ProposalFilter, Store, StoreError,
-    SwitchAuthority, TokenHash,
+    Attribution, AuditFilter, Authority, KillSwitchScope, KillSwitches, PolicyCeilings,
+    PolicyLimits, ProposalFilter, Store, StoreError, TokenHash,
 };
 
 use crate::{
@@ -16,6 +16,7 @@ contract_tests!(
     i5_allowlist_changes_are_audited_and_idempotent,
     i4_kill_switches_are_audited_and_read_back,
     i4_a_switch_an_admin_set_is_cleared_only_by_an_admin,
+    a_user_raises_their_own_caps_only_after_24_hours_and_never_above_the_ceilings,
     proposal_status_changes_by_compare_and_set,
     users_and_api_tokens,
 );
@@ -42,7 +43,15 @@ async fn i11_policy_changes_are_audited_with_before_and_after(store: Store) {
         order_notional_max: Notional::from_whole(30),
         ..Policy::default()
     };
-    store.policy_set(alice.id, &enabled, &ops()).await.unwrap();
+    store
+        .policy_set(
+            alice.id,
+            &enabled,
+            &ops(),
+            vigil_store::PolicyLimits::Operator,
+        )
+        .await
+        .unwrap();
     assert_eq!(store.policy_get(alice.id).await.unwrap(), enabled);
 
     let entries = audit_for(&store, format!("user:{}", alice.id)).await;
@@ -67,7 +76,12 @@ async fn i11_policy_changes_are_audited_with_before_and_after(store: Store) {
         ..enabled.clone()
     };
     let err = store
-        .policy_set(alice.id, &invalid, &ops())
+        .policy_set(
+            alice.id,
+            &invalid,
+            &ops(),
+            vigil_store::PolicyLimits::Operator,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
@@ -150,7 +164,7 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
             KillSwitchScope::User(alice.id),
             true,
             &ops(),
-            vigil_store::SwitchAuthority::Admin
+            vigil_store::Authority::Admin
         )
         .await
         .unwrap());
@@ -173,7 +187,7 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
             KillSwitchScope::Global,
             true,
             &ops(),
-            vigil_store::SwitchAuthority::Admin
+            vigil_store::Authority::Admin
         )
         .await
         .unwrap());
@@ -184,7 +198,7 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
             KillSwitchScope::Global,
             false,
             &ops(),
-            vigil_store::SwitchAuthority::Admin
+            vigil_store::Authority::Admin
         )
         .await
         .unwrap());
@@ -202,7 +216,7 @@ async fn i4_kill_switches_are_audited_and_read_back(store: Store) {
             KillSwitchScope::User(vigil_core::UserId::new()),
             true,
             &ops(),
-            vigil_store::SwitchAuthority::Admin,
+            vigil_store::Authority::Admin,
         )
         .await
         .unwrap_err();
@@ -223,20 +237,20 @@ async fn i4_a_switch_an_admin_set_is_cleared_only_by_an_admin(store: Store) {
 
     // The admin turns it on: bob can neither turn it off nor take it over by turning it on.
     store
-        .kill_switch_set(scope, true, &as_admin, SwitchAuthority::Admin)
+        .kill_switch_set(scope, true, &as_admin, Authority::Admin)
         .await
         .unwrap();
     let setter = store.kill_switch_setter(bob.id).await.unwrap().unwrap();
     assert_eq!(
         (setter.actor.as_str(), setter.authority),
-        ("cli:operator", SwitchAuthority::Admin)
+        ("cli:operator", Authority::Admin)
     );
     store
-        .kill_switch_set(scope, true, &as_bob, SwitchAuthority::Owner)
+        .kill_switch_set(scope, true, &as_bob, Authority::Owner)
         .await
         .unwrap();
     let err = store
-        .kill_switch_set(scope, false, &as_bob, SwitchAuthority::Owner)
+        .kill_switch_set(scope, false, &as_bob, Authority::Owner)
         .await
         .unwrap_err();
     assert!(
@@ -247,7 +261,7 @@ async fn i4_a_switch_an_admin_set_is_cleared_only_by_an_admin(store: Store) {
     let audited = audit_for(&store, format!("user:{}", bob.id)).await;
     assert_eq!(audited.len(), 2, "the refusal is not a change: {audited:?}");
     store
-        .kill_switch_set(scope, false, &as_admin, SwitchAuthority::Admin)
+        .kill_switch_set(scope, false, &as_admin, Authority::Admin)
         .await
         .unwrap();
     assert!(!on(store.clone()).await);
@@ -255,42 +269,129 @@ async fn i4_a_switch_an_admin_set_is_cleared_only_by_an_admin(store: Store) {
 
     // Bob's own switch: he turns it off again.
     store
-        .kill_switch_set(scope, true, &as_bob, SwitchAuthority::Owner)
+        .kill_switch_set(scope, true, &as_bob, Authority::Owner)
         .await
         .unwrap();
     store
-        .kill_switch_set(scope, false, &as_bob, SwitchAuthority::Owner)
+        .kill_switch_set(scope, false, &as_bob, Authority::Owner)
         .await
         .unwrap();
     assert!(!on(store.clone()).await);
 
     // An admin turning on bob's own switch takes it over.
     store
-        .kill_switch_set(scope, true, &as_bob, SwitchAuthority::Owner)
+        .kill_switch_set(scope, true, &as_bob, Authority::Owner)
         .await
         .unwrap();
     store
-        .kill_switch_set(scope, true, &as_admin, SwitchAuthority::Admin)
+        .kill_switch_set(scope, true, &as_admin, Authority::Admin)
         .await
         .unwrap();
     assert!(store
-        .kill_switch_set(scope, false, &as_bob, SwitchAuthority::Owner)
+        .kill_switch_set(scope, false, &as_bob, Authority::Owner)
         .await
         .is_err());
     assert!(on(store.clone()).await);
 
     // The global switch needs an admin, on or off.
     let err = store
-        .kill_switch_set(
-            KillSwitchScope::Global,
-            true,
-            &as_bob,
-            SwitchAuthority::Owner,
-        )
+        .kill_switch_set(KillSwitchScope::Global, true, &as_bob, Authority::Owner)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotPermitted { .. }), "{err:?}");
     assert!(!store.kill_switch_read_global().await.unwrap());
+}
+
+/// #18 cases 5 and 6: under the owner's limits a cap or budget goes up only after the current
+/// ones have been in force for 24 hours (a new user has not had them that long), never above
+/// the deployment's ceilings; lowering is always allowed; an operator is not bound.
+async fn a_user_raises_their_own_caps_only_after_24_hours_and_never_above_the_ceilings(
+    store: Store,
+) {
+    let bob = user(&store, "bob").await;
+    let owner = PolicyLimits::Owner(PolicyCeilings::default());
+    let at = |hours: i64| Attribution::new("api:bob", t0() + chrono::TimeDelta::hours(hours));
+    let with = |order: u32, daily: u32, budget: u32| Policy {
+        order_notional_max: Notional::from_whole(order),
+        daily_notional_max: Notional::from_whole(daily),
+        llm_daily_budget: budget.into(),
+        ..Policy::default()
+    };
+    let refused = |result: Result<(), StoreError>, needle: &str| match result {
+        Err(StoreError::NotPermitted { detail }) => {
+            assert!(detail.contains(needle), "{needle:?} not in {detail:?}");
+        }
+        other => panic!("expected a refusal naming {needle:?}, got {other:?}"),
+    };
+
+    // Created an hour ago: no raise yet, not even within the ceilings.
+    refused(
+        store
+            .policy_set(bob.id, &with(25, 200, 1), &at(1), owner)
+            .await,
+        "daily_notional_max 100 → 200",
+    );
+    // Lowering, and changes that raise nothing, are always allowed.
+    store
+        .policy_set(
+            bob.id,
+            &Policy {
+                trading_enabled: true,
+                ..Policy::default()
+            },
+            &at(2),
+            owner,
+        )
+        .await
+        .unwrap();
+    store
+        .policy_set(bob.id, &with(25, 100, 1), &at(3), owner)
+        .await
+        .unwrap();
+    // A day at the caps (toggling trading did not change them): the raise is allowed.
+    store
+        .policy_set(bob.id, &with(25, 200, 1), &at(25), owner)
+        .await
+        .unwrap();
+    // The caps just changed: the next raise waits another day.
+    refused(
+        store
+            .policy_set(bob.id, &with(25, 240, 1), &at(30), owner)
+            .await,
+        "in force only since",
+    );
+    // Above the ceilings: never, however long the caps held (the LLM budget too, case 6).
+    refused(
+        store
+            .policy_set(bob.id, &with(1_000_000, 10_000_000, 1), &at(60), owner)
+            .await,
+        "order_notional_max 1000000 is above the deployment's ceiling 25",
+    );
+    refused(
+        store
+            .policy_set(bob.id, &with(25, 200, 1_000_000), &at(60), owner)
+            .await,
+        "llm_daily_budget 1000000 is above the deployment's ceiling 5",
+    );
+    assert_eq!(
+        store.policy_get(bob.id).await.unwrap(),
+        with(25, 200, 1),
+        "the refusals wrote nothing"
+    );
+    store
+        .policy_set(bob.id, &with(25, 250, 5), &at(60), owner)
+        .await
+        .unwrap();
+    // An operator (or admin) is bound by neither rule.
+    store
+        .policy_set(
+            bob.id,
+            &with(1_000, 5_000, 50),
+            &at(61),
+            PolicyLimits::Operator,
+        )
+        .await
+        .unwrap();
 }
 
 async fn proposal_status_changes_by_compare_and_set(store: Store) {

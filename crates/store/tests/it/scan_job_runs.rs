@@ -88,7 +88,15 @@ async fn a_run_auto_approves_only_what_the_policy_allows(store: Store) {
         order_notional_max: Notional::from_whole(25),
         ..Policy::default()
     };
-    store.policy_set(alice.id, &policy, &ops()).await.unwrap();
+    store
+        .policy_set(
+            alice.id,
+            &policy,
+            &ops(),
+            vigil_store::PolicyLimits::Operator,
+        )
+        .await
+        .unwrap();
     store
         .allowlist_add(alice.id, &market("BTC-EUR"), &ops())
         .await

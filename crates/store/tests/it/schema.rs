@@ -143,7 +143,7 @@ async fn sqlite_refuses_update_and_delete_of_history() {
             KillSwitchScope::Global,
             true,
             &Attribution::new("ops", t0()),
-            vigil_store::SwitchAuthority::Admin,
+            vigil_store::Authority::Admin,
         )
         .await
         .unwrap();
@@ -172,7 +172,7 @@ async fn postgres_trigger_refuses_update_and_delete_of_history() {
             KillSwitchScope::Global,
             true,
             &Attribution::new("ops", t0()),
-            vigil_store::SwitchAuthority::Admin,
+            vigil_store::Authority::Admin,
         )
         .await
         .unwrap();

@@ -233,7 +233,7 @@ async fn i4_guarded_transition_rereads_the_kill_switch(store: Store) {
             KillSwitchScope::User(alice.id),
             true,
             &Attribution::new("ops", t0()),
-            vigil_store::SwitchAuthority::Admin,
+            vigil_store::Authority::Admin,
         )
         .await
         .unwrap();
