@@ -9,6 +9,8 @@
 //! - [`Reconciler`] (`reconciler.rs`, with `reconciler/resolve.rs` and `reconciler/follow.rs`):
 //!   abandoned claims, unknown outcomes by `clientOrderId`, fills.
 //! - [`ExecutionOutcome`], [`ExecuteError`] (`outcome.rs`): what an execution ended with.
+//! - [`ApprovedProposals`] (`approved.rs`): `vigil run`'s executor loop, which takes its work
+//!   (approved, unexpired, unexecuted proposals) from the database, a channel only waking it.
 //! - [`hooks`]: step boundaries, test hooks and the `failpoints` feature.
 //! - [`config`]: [`ExecutorConfig`], [`ReconcilerConfig`].
 //! - `market_data.rs`: the read-only exchange facts the preflight needs, briefly cached.
@@ -25,6 +27,7 @@
 //! trading clients), and on no HTTP client or SQL library of its own. See `docs/safety.md` for
 //! which invariant is enforced where and by which test.
 
+mod approved;
 pub mod cancel_open_orders;
 pub mod config;
 pub mod dead_mans_switch;
@@ -43,6 +46,7 @@ pub mod alerts {
 }
 
 pub use alerts::{Alert, AlertKind, AlertSeverity, Alerts, RecordedAlerts, TracingAlerts};
+pub use approved::ApprovedProposals;
 pub use config::{ExecutorConfig, ReconcilerConfig};
 pub use dead_mans_switch::DeadMansSwitch;
 pub use executor::Executor;

@@ -158,6 +158,39 @@ impl Store {
         found.iter().map(rows::proposal).collect()
     }
 
+    /// Approved proposals that have no execution yet and have not expired at `now`, oldest
+    /// first, at most `limit` (clamped to `1..=LIST_LIMIT_MAX`): the work `vigil run`'s
+    /// executor loop takes at start and at every sweep, so that an approval survives the process
+    /// that made it. (The claim moves a proposal to `EXECUTED` in the transaction that writes its
+    /// execution; the `NOT EXISTS` says the same thing once more, from the other table.)
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidData`] for a row that does not parse.
+    pub async fn proposals_awaiting_execution(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Proposal>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM proposals p WHERE status = 'APPROVED' AND expires_at > $1 \
+             AND NOT EXISTS (SELECT 1 FROM trade_executions e \
+             WHERE e.user_id = p.user_id AND e.proposal_id = p.id) \
+             ORDER BY created_at, id LIMIT $2",
+            rows::PROPOSAL_COLUMNS
+        );
+        let mut pooled = self.acquire().await?;
+        let found = pooled
+            .conn()
+            .fetch_all(
+                "proposals_awaiting_execution",
+                &sql,
+                args![now, rows::limit(limit)],
+            )
+            .await
+            .map_err(|e| self.classify(e))?;
+        found.iter().map(rows::proposal).collect()
+    }
+
     /// Changes a proposal's status by compare-and-set: computes the next status with
     /// `ProposalStatus::apply(expected, action)` and writes it only if the proposal is still in
     /// `expected`. When a person does it (`audit` given), the change is recorded in `audit_log`

@@ -1,8 +1,9 @@
 //! `vigil run` and `vigil run --paper`: Vigil as a service.
 //!
 //! One process runs, until Ctrl-C or SIGTERM: scheduler workers (leased scan jobs, I9), the
-//! hardened executor for every auto-approved proposal they hand over, the reconciler every few
-//! seconds, and the HTTP API. Paper trading is the same wiring pointed at the built-in simulator,
+//! hardened executor for every approved proposal (taken from the database at start and every
+//! few seconds, and at once when the scheduler auto-approves one: `vigil_engine::
+//! ApprovedProposals`), the reconciler every few seconds, and the HTTP API. Paper trading is the same wiring pointed at the built-in simulator,
 //! started in-process on loopback: the same client, signing, executor and reconciler that trade
 //! real money.
 //!
@@ -19,7 +20,7 @@ use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use vigil_bitvavo::{BitvavoClients, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
-use vigil_engine::{ExecutionOutcome, Executor};
+use vigil_engine::{ApprovedProposals, ExecuteError, ExecutionOutcome};
 use vigil_scan::{
     advisor::{Advisor, AdvisorConfig, ModelPrice, PriceTable},
     Scheduler, SchedulerConfig,
@@ -36,8 +37,10 @@ const PAPER_USER: &str = "paper";
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the status line is printed.
 const STATUS_INTERVAL: Duration = Duration::from_secs(30);
-/// Proposals waiting for the executor; the scheduler waits (bounded) when it is full.
+/// Wake-ups for the executor loop; the scheduler waits (bounded) when it is full.
 const HAND_OFF_CAPACITY: usize = 256;
+/// How often the executor loop reads the approved proposals from the database.
+const APPROVED_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) async fn run(
     ctx: &Context,
@@ -149,13 +152,25 @@ pub(crate) async fn run(
         Arc::new(alerts.clone()),
         shutdown.clone(),
     ));
-    tasks.spawn(execute_approved(
-        ctx.store.clone(),
-        executor.clone(),
-        metrics.clone(),
-        approved_rx,
-        shutdown.clone(),
-    ));
+    {
+        // The executor loop takes its work from the database (approved, unexpired, unexecuted),
+        // at start and every sweep; the scheduler's hand-off only wakes it.
+        let work = ApprovedProposals::new(
+            ctx.store.clone(),
+            executor.clone(),
+            Arc::clone(&clock),
+            APPROVED_SWEEP_INTERVAL,
+        );
+        let (store, metrics, token) = (ctx.store.clone(), metrics.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            work.run(approved_rx, token, |proposal, outcome| {
+                let (store, metrics) = (store.clone(), metrics.clone());
+                async move { report_execution(&store, &metrics, &proposal, outcome).await }
+            })
+            .await;
+            Ok(())
+        });
+    }
     tasks.spawn(status_lines(ctx.store.clone(), shutdown.clone()));
     if !args.no_api {
         let listen = args.listen;
@@ -354,71 +369,54 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Executes every proposal the scheduler hands over, one at a time, printing a line for each.
-async fn execute_approved(
-    store: Store,
-    executor: Executor,
-    metrics: vigil_server::Metrics,
-    mut approved: mpsc::Receiver<ProposalId>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    loop {
-        let proposal_id = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Ok(()),
-            next = approved.recv() => match next { Some(id) => id, None => return Ok(()) },
-        };
-        // Not interrupted by the token: an execution runs to its safe end.
-        let proposal = match store.proposal_get(proposal_id).await {
-            Ok(p) => p,
-            Err(e) => {
-                crate::out!(
-                    "{} proposal {proposal_id}: cannot be read ({e}); left for a person",
-                    stamp()
-                );
-                continue;
-            }
-        };
-        let what = format!(
-            "{} {} {} {} ({})",
-            proposal.source,
-            proposal.side,
-            proposal.market,
-            size(&proposal.size),
-            short(&proposal.id.to_string())
-        );
-        let outcome = executor.execute(proposal.user_id, proposal.id).await;
-        if let Ok(outcome) = &outcome {
-            metrics.execute_answered(&store, outcome).await;
+/// What `vigil run` prints for each executed proposal, and counts in the metrics.
+async fn report_execution(
+    store: &Store,
+    metrics: &vigil_server::Metrics,
+    proposal: &vigil_core::Proposal,
+    outcome: Result<ExecutionOutcome, ExecuteError>,
+) {
+    let what = format!(
+        "{} {} {} {} ({})",
+        proposal.source,
+        proposal.side,
+        proposal.market,
+        size(&proposal.size),
+        short(&proposal.id.to_string())
+    );
+    if let Ok(outcome) = &outcome {
+        metrics.execute_answered(store, outcome).await;
+    }
+    match outcome {
+        Ok(ExecutionOutcome::Placed(e)) => crate::out!(
+            "{} PLACED   {what}: order {} (clientOrderId {})",
+            stamp(),
+            e.exchange_order_id.as_deref().unwrap_or("?"),
+            e.client_order_id
+        ),
+        Ok(ExecutionOutcome::AlreadyClaimed(e)) => crate::out!(
+            "{} ALREADY  {what}: execution {} is {}",
+            stamp(),
+            e.id,
+            e.state
+        ),
+        Ok(ExecutionOutcome::Refused { refusal, .. }) => {
+            crate::out!("{} REFUSED  {what}: {refusal}", stamp())
         }
-        match outcome {
-            Ok(ExecutionOutcome::Placed(e)) => crate::out!(
-                "{} PLACED   {what}: order {} (clientOrderId {})",
-                stamp(),
-                e.exchange_order_id.as_deref().unwrap_or("?"),
-                e.client_order_id
-            ),
-            Ok(ExecutionOutcome::AlreadyClaimed(e)) => crate::out!(
-                "{} ALREADY  {what}: execution {} is {}",
-                stamp(),
-                e.id,
-                e.state
-            ),
-            Ok(ExecutionOutcome::Refused { refusal, .. }) => {
-                crate::out!("{} REFUSED  {what}: {refusal}", stamp())
-            }
-            Ok(ExecutionOutcome::OutcomeUnknown(e)) => crate::out!(
-                "{} UNKNOWN  {what}: execution {} waits for the reconciler",
-                stamp(),
-                e.id
-            ),
-            Ok(ExecutionOutcome::Failed(e)) => crate::out!(
-                "{} FAILED   {what}: {}",
-                stamp(),
-                e.failure.as_deref().unwrap_or("?")
-            ),
-            Err(e) => crate::out!("{} ERROR    {what}: {e}", stamp()),
-        }
+        Ok(ExecutionOutcome::OutcomeUnknown(e)) => crate::out!(
+            "{} UNKNOWN  {what}: execution {} waits for the reconciler",
+            stamp(),
+            e.id
+        ),
+        Ok(ExecutionOutcome::Failed(e)) => crate::out!(
+            "{} FAILED   {what}: {}",
+            stamp(),
+            e.failure.as_deref().unwrap_or("?")
+        ),
+        Err(e) => crate::out!(
+            "{} ERROR    {what}: {e}; the next sweep tries again",
+            stamp()
+        ),
     }
 }
 

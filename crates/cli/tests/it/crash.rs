@@ -10,6 +10,7 @@ use std::{
     io::{BufRead, BufReader},
     os::unix::process::ExitStatusExt,
     process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -123,7 +124,7 @@ fn i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck(d: &Deployment) {
 
     // Wait until every window (200 ms + 1 s margin) and the abandonment age (10 s) have passed,
     // then reconcile once. The reconciler decides by the time, so this waits for it.
-    std::thread::sleep(std::time::Duration::from_secs(11));
+    std::thread::sleep(Duration::from_secs(11));
     let report = vigil(&["reconcile", "--json"]);
     assert!(
         report.code == 0,
@@ -172,4 +173,119 @@ fn i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck(d: &Deployment) {
     );
 }
 
-crate::support::both_backends!(i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck);
+/// #18 case 16: a `vigil run` killed (SIGKILL) after its scheduler committed an auto-approved
+/// proposal and before the executor got it loses nothing: the proposal is `APPROVED` without an
+/// execution, and the restarted run executes it, one order in the simulator's log.
+fn i16_an_approval_survives_a_run_killed_before_its_execution(d: &Deployment) {
+    let sim = SimThread::start(16);
+    let env: Vec<(&str, String)> = sim.env();
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let vigil = |args: &[&str]| d.vigil_env(args, &env_refs);
+    vigil(&["init", "--user", "alice"]).ok();
+    vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR"]).ok();
+    vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--trading-enabled",
+        "true",
+        "--auto-approve",
+        "true",
+    ])
+    .ok();
+    // A DCA job, due at once and then not again for a day: one proposal in this test.
+    vigil(&[
+        "jobs",
+        "add",
+        "--user",
+        "alice",
+        "--strategy",
+        "dca",
+        "--market",
+        "BTC-EUR",
+        "--params",
+        r#"{"amount_quote": "10"}"#,
+        "--interval-seconds",
+        "86400",
+    ])
+    .ok();
+    let run_args = ["run", "--no-api", "--poll-ms", "50"];
+
+    let mut first = d.command(&run_args, &env_refs);
+    first
+        .env("VIGIL_FAILPOINT", "after_approve:pause")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut first = first.spawn().unwrap();
+    let stderr = BufReader::new(first.stderr.take().unwrap());
+    let mut said = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        let paused = line.contains("VIGIL_FAILPOINT=after_approve:pause");
+        said.push(line);
+        if paused {
+            break;
+        }
+    }
+    assert!(
+        said.last()
+            .is_some_and(|l| l.contains("after_approve:pause")),
+        "the run never reached the failpoint: {said:#?}"
+    );
+    first.kill().unwrap();
+    assert_eq!(first.wait().unwrap().signal(), Some(9));
+
+    let proposals = vigil(&["proposals", "list", "--json"]).ok().json();
+    let proposals = proposals.as_array().unwrap();
+    assert_eq!(proposals.len(), 1, "{proposals:#?}");
+    assert_eq!(proposals[0]["status"], "APPROVED", "{proposals:#?}");
+    let id = proposals[0]["id"].as_str().unwrap().to_owned();
+    let executions = vigil(&["executions", "list", "--json"]).ok().json();
+    assert_eq!(executions.as_array().unwrap().len(), 0, "{executions}");
+    assert!(sim.order_log().is_empty());
+
+    // The restart: its executor loop reads the approved proposal from the database.
+    let mut second = d.command(&run_args, &env_refs);
+    second.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut second = second.spawn().unwrap();
+    let stdout = BufReader::new(second.stdout.take().unwrap());
+    let (lines, said_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut said = Vec::new();
+    while let Ok(line) = said_lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    {
+        let placed = line.contains("PLACED") && line.contains(&id[..8]);
+        said.push(line);
+        if placed {
+            break;
+        }
+    }
+    let _stopped = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    assert!(second.wait().unwrap().success(), "{said:#?}");
+    assert!(
+        said.last().is_some_and(|l| l.contains("PLACED")),
+        "the restarted run did not execute the approved proposal: {said:#?}"
+    );
+    let executions = vigil(&["executions", "list", "--json"]).ok().json();
+    let executions = executions.as_array().unwrap();
+    assert_eq!(executions.len(), 1, "{executions:#?}");
+    assert_eq!(executions[0]["proposal_id"], id.as_str());
+    let coid = executions[0]["client_order_id"].as_str().unwrap();
+    let log = sim.order_log();
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0].client_order_id.as_deref(), Some(coid));
+}
+
+crate::support::both_backends!(
+    i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck,
+    i16_an_approval_survives_a_run_killed_before_its_execution,
+);

@@ -16,6 +16,7 @@
 // crates built on the engine test against the same world.
 use vigil_testkit::{engine as support, operator as operator_support};
 
+mod approved;
 mod concurrency;
 mod crash;
 mod dead_mans_switch;

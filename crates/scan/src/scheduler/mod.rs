@@ -11,10 +11,11 @@
 //!    allows), the run record and the release with the next due time in ONE transaction, only
 //!    if the lease is still held. So a due run is recorded at most once, and a crashed worker's
 //!    run is simply done again by whoever leases the job after its lease expires.
-//! 4. The ids of auto-approved proposals go to the approved sink (a bounded channel), for the
-//!    executor. If the sink is full for longer than `hand_off_timeout`, the proposal stays
-//!    `APPROVED` in the database (it can still be executed until it expires) and a warning
-//!    says so.
+//! 4. The ids of auto-approved proposals go to the approved sink (a bounded channel), which
+//!    wakes the executor loop (`vigil_engine::ApprovedProposals`). The wake-up only makes it
+//!    sooner: that loop reads approved proposals from the database at start and at every sweep,
+//!    so a proposal whose wake-up is lost (the sink full for longer than `hand_off_timeout`, a
+//!    warning says so; a crash right after the commit) is still executed until it expires.
 //!
 //! Shutdown is two-phase (STYLE rule 7): when the token is cancelled, workers stop leasing;
 //! a worker in the middle of a run lets it finish for up to `shutdown_grace`, then abandons it:
@@ -448,13 +449,37 @@ impl Scheduler {
 
     /// Hands approved proposal ids to the sink, each within `hand_off_timeout`.
     async fn hand_off(&self, approved: &[ProposalId]) {
+        #[cfg(feature = "failpoints")]
+        if !approved.is_empty() {
+            failpoint_after_approve();
+        }
         let Some(sink) = &self.approved else {
             return;
         };
         for id in approved {
             if let Err(e) = sink.send_timeout(*id, self.config.hand_off_timeout).await {
-                tracing::warn!(proposal_id = %id, error = %e, "an approved proposal could not be handed to the executor; it stays APPROVED until it expires and can be executed with `vigil execute`");
+                tracing::warn!(proposal_id = %id, error = %e, "the executor could not be woken for an approved proposal; its next sweep of the database executes it");
             }
         }
+    }
+}
+
+/// With the `failpoints` feature and `VIGIL_FAILPOINT=after_approve:pause`: the approvals are
+/// committed and nothing was handed to the executor yet; the process says so on stderr and stops
+/// itself (SIGSTOP, every thread at once), for the test to kill it from outside at exactly this
+/// point. Any other value is the executor's (`vigil_engine::hooks`) and ignored here.
+#[cfg(feature = "failpoints")]
+fn failpoint_after_approve() {
+    if std::env::var("VIGIL_FAILPOINT").as_deref() != Ok("after_approve:pause") {
+        return;
+    }
+    eprintln!("VIGIL_FAILPOINT=after_approve:pause: paused here on purpose; waiting to be killed");
+    let pid = std::process::id().to_string();
+    let _stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    // Should the stop signal fail, block this thread so the hand-off never happens.
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3_600));
     }
 }

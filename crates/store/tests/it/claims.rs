@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use vigil_core::{ExecutionState, ProposalStatus, Side};
+use chrono::Duration;
+use vigil_core::{proposal::ProposalAction, ExecutionState, ProposalStatus, Side};
 use vigil_store::{ClaimOutcome, ExecutionFilter, Store, StoreError};
 
 use crate::{
@@ -16,6 +17,7 @@ contract_tests!(
     i1_claim_of_another_users_proposal_is_not_found,
     claim_with_a_used_client_order_id_is_a_named_violation,
     claim_refuses_an_execution_that_is_not_fresh,
+    approved_work_is_the_unexpired_approved_proposals_without_an_execution,
 );
 
 async fn i1_fifty_concurrent_claims_make_one_execution(store: Store) {
@@ -163,4 +165,61 @@ async fn claim_refuses_an_execution_that_is_not_fresh(store: Store) {
     };
     let fields: BTreeSet<_> = problems.iter().map(|p| p.field.as_str()).collect();
     assert!(fields.contains("state"), "{problems:?}");
+}
+
+/// What `vigil run`'s executor loop takes from the database: approved, unexpired, no execution,
+/// oldest first, for every user; a pending, rejected, claimed or expired proposal is not work.
+async fn approved_work_is_the_unexpired_approved_proposals_without_an_execution(store: Store) {
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    let older = approved_proposal(&store, &alice, "BTC-EUR", Side::Buy, t0()).await;
+    let newer = approved_proposal(
+        &store,
+        &bob,
+        "ETH-EUR",
+        Side::Buy,
+        t0() + Duration::seconds(1),
+    )
+    .await;
+    let claimed = approved_proposal(&store, &alice, "BTC-EUR", Side::Sell, t0()).await;
+    store
+        .execution_claim(&execution_for(&claimed, t0()))
+        .await
+        .unwrap();
+    let back_to_pending = approved_proposal(&store, &bob, "BTC-EUR", Side::Buy, t0()).await;
+    store
+        .proposal_transition(
+            back_to_pending.id,
+            ProposalStatus::Approved,
+            ProposalAction::Revert,
+            t0(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let ids =
+        |found: Vec<vigil_core::Proposal>| found.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let now = t0() + Duration::minutes(1);
+    assert_eq!(
+        ids(store.proposals_awaiting_execution(now, 100).await.unwrap()),
+        [older.id, newer.id],
+        "approved and unexecuted, oldest first, whoever owns them"
+    );
+    assert_eq!(
+        ids(store.proposals_awaiting_execution(now, 1).await.unwrap()),
+        [older.id]
+    );
+    // The fixture's proposals live an hour; at their expiry they are no longer work.
+    assert_eq!(
+        ids(store
+            .proposals_awaiting_execution(older.expires_at, 100)
+            .await
+            .unwrap()),
+        [newer.id]
+    );
+    assert!(store
+        .proposals_awaiting_execution(newer.expires_at, 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
