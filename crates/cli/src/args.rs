@@ -1,7 +1,8 @@
 //! The command line, as clap derives it: every subcommand, flag and its help text.
 //!
-//! Parsing here only shapes the input; values are validated into domain types by the commands
-//! (and configuration by `config`), so every error names the flag and what was expected.
+//! Parsing here shapes the input and checks plain ranges (`vigil run`'s numbers); values are
+//! validated into domain types by the commands (and configuration by `config`), so every error
+//! names the flag and what was expected, and comes before anything is written (exit code 2).
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -198,10 +199,10 @@ pub(crate) struct PolicySetArgs {
     #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub(crate) daily_notional_max: Option<String>,
     /// Minutes between two orders on one market.
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(long, value_name = "MINUTES", allow_negative_numbers = true)]
     pub(crate) cooldown_minutes: Option<u32>,
     /// Minutes before an opposite-side order on one market.
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(long, value_name = "MINUTES", allow_negative_numbers = true)]
     pub(crate) anti_flip_minutes: Option<u32>,
     /// Approve strategy and advisor proposals without a person.
     #[arg(long, value_name = "BOOL")]
@@ -418,11 +419,22 @@ pub(crate) struct RunArgs {
     /// and (on first use) a demo user, allowlist, policy and jobs. No keys, no network.
     #[arg(long)]
     pub(crate) paper: bool,
-    /// Scheduler workers in this process.
-    #[arg(long, default_value_t = 2)]
-    pub(crate) workers: usize,
-    /// Serve the HTTP API here (loopback by default; see server.allow_non_loopback).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8780")]
+    /// Scheduler workers in this process (1 to 32).
+    #[arg(
+        long,
+        default_value_t = 2,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u16).range(1..=32)
+    )]
+    pub(crate) workers: u16,
+    /// Serve the HTTP API here: a loopback address, or any address when the configuration sets
+    /// server.allow_non_loopback = true (only behind a TLS-terminating proxy).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8780",
+        conflicts_with = "no_api"
+    )]
     pub(crate) listen: SocketAddr,
     /// Do not serve the HTTP API.
     #[arg(long)]
@@ -430,12 +442,23 @@ pub(crate) struct RunArgs {
     /// Seed of the paper simulator's prices.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
-    /// Scan jobs' poll interval in milliseconds (how often an idle worker looks for due jobs).
-    #[arg(long, default_value_t = 1000)]
+    /// Scan jobs' poll interval in milliseconds, 50 to 60000 (how often an idle worker looks
+    /// for due jobs).
+    #[arg(
+        long,
+        default_value_t = 1000,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u64).range(50..=60_000)
+    )]
     pub(crate) poll_ms: u64,
-    /// How long a worker's lease on a job lasts before another instance may take the job over
-    /// (renewed while the job runs). Keep it well above a run's length.
-    #[arg(long, default_value_t = 300)]
+    /// How long a worker's lease on a job lasts before another instance may take the job over,
+    /// 1 to 3600 seconds (renewed while the job runs). Keep it well above a run's length.
+    #[arg(
+        long,
+        default_value_t = 300,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
     pub(crate) lease_ttl_seconds: u64,
 }
 

@@ -3,7 +3,9 @@
 //! - SQLite (`sqlite://path/to/vigil.db`): the embedded default. WAL journal,
 //!   `synchronous=FULL` on every connection (a committed `SUBMITTING` must survive a power cut,
 //!   or I1–I3 break after the order was sent), a busy timeout, foreign keys on; the file and its
-//!   parent directory are created on first use. `sqlite::memory:` exists for tests only.
+//!   parent directory are created on first use unless [`StoreOptions::sqlite_create_if_missing`]
+//!   is off (the `vigil` binary turns it off except for `vigil init` and the paper run). A URL
+//!   without a path is refused. `sqlite::memory:` exists for tests only.
 //! - PostgreSQL (`postgres://…`): production, and how several Vigil instances on several
 //!   machines coordinate. `synchronous_commit` is on for every session.
 //!
@@ -99,6 +101,10 @@ pub struct StoreOptions {
     /// Seeds the back-off jitter. Give each process its own seed (e.g. from the process id and
     /// start time): instances with equal seeds would back off in lock-step.
     pub jitter_seed: u64,
+    /// SQLite only: create a missing database file (and its parent directories). When false, a
+    /// missing file is [`StoreError::Unavailable`] naming its path, and nothing is created: the
+    /// `vigil` binary creates a database only when asked to (`vigil init`, a paper run).
+    pub sqlite_create_if_missing: bool,
 }
 
 impl Default for StoreOptions {
@@ -109,6 +115,7 @@ impl Default for StoreOptions {
             sqlite_busy_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
             jitter_seed: 0x5eed_0ff1_911a,
+            sqlite_create_if_missing: true,
         }
     }
 }
@@ -206,14 +213,15 @@ const URL_EXPECTED: &str =
 
 impl Store {
     /// Connects to the database named by `url`, choosing the back end from its scheme:
-    /// `sqlite://path` (the file and its parent directory are created when missing),
+    /// `sqlite://path` (the file and its parent directory are created when missing, unless
+    /// [`StoreOptions::sqlite_create_if_missing`] is false),
     /// `sqlite::memory:` (tests only: one connection, gone when the store is dropped), or
     /// `postgres://…` / `postgresql://…`. Does not migrate: call [`Store::migrate`].
     ///
     /// # Errors
-    /// [`StoreError::InvalidUrl`] for an unknown scheme or a malformed URL;
-    /// [`StoreError::Unavailable`] when the database cannot be reached or the SQLite file
-    /// cannot be created.
+    /// [`StoreError::InvalidUrl`] for an unknown scheme or a malformed URL (a SQLite URL
+    /// without a path, too); [`StoreError::Unavailable`] when the database cannot be reached,
+    /// the SQLite file cannot be created, or it is missing and may not be created.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let redacted = redact_url(url);
         let pool = if url.starts_with("sqlite:") {
@@ -394,7 +402,7 @@ async fn connect_sqlite(
             url: redacted.to_owned(),
             expected: URL_EXPECTED,
         })?
-        .create_if_missing(true)
+        .create_if_missing(options.sqlite_create_if_missing)
         .journal_mode(SqliteJournalMode::Wal)
         // FULL, never NORMAL: with NORMAL a WAL commit can be lost on power failure.
         .synchronous(SqliteSynchronous::Full)
@@ -402,6 +410,25 @@ async fn connect_sqlite(
         .foreign_keys(true);
     if !in_memory {
         let path = connect.get_filename();
+        // `sqlite://` with no path would open a private temporary database per connection:
+        // the migrations would land in one and the queries in another.
+        if path.as_os_str().is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: redacted.to_owned(),
+                expected: URL_EXPECTED,
+            });
+        }
+        if !options.sqlite_create_if_missing && !path.exists() {
+            return Err(StoreError::Unavailable {
+                url: redacted.to_owned(),
+                detail: format!("no database file at {}", path.display()),
+                hint: "a database is created only on request: create it with `vigil init` (`vigil init --paper` for paper trading), or check the path in the database URL",
+                source: sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file",
+                )),
+            });
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable {
                 url: redacted.to_owned(),

@@ -11,62 +11,73 @@ use std::{collections::BTreeMap, time::Duration};
 use secrecy::SecretString;
 use vigil_alerting::{check_webhook_url, redact_url, AlertDeliveryConfig};
 
-use crate::config::{parse, ConfigProblem, Key, Source};
+use crate::config::{parse, ConfigProblem, Key, Source, ValueKind};
 
 /// The `[alerts]` and `[dead_mans_switch]` keys (defaults come from the engine's settings).
 pub(crate) const KEYS: &[Key] = &[
     Key {
         path: "alerts.webhook_url",
+        kind: ValueKind::Text,
         default: None,
         expected: "an http:// or https:// URL with a host (a Slack/Discord-compatible webhook)",
     },
     Key {
         path: "alerts.dedupe_seconds",
+        kind: ValueKind::Integer,
         default: None,
         expected: "seconds from 0 to 86400 (the same alert within it is sent once)",
     },
     Key {
         path: "alerts.rate_limit_per_minute",
+        kind: ValueKind::Integer,
         default: None,
         expected: "an integer from 1 to 600",
     },
     Key {
         path: "alerts.queue_capacity",
+        kind: ValueKind::Integer,
         default: None,
         expected: "an integer from 1 to 10000",
     },
     Key {
         path: "alerts.max_attempts",
+        kind: ValueKind::Integer,
         default: None,
         expected: "an integer from 1 to 20",
     },
     Key {
         path: "alerts.attempt_timeout_ms",
+        kind: ValueKind::Integer,
         default: None,
         expected: "milliseconds from 100 to 60000",
     },
     Key {
         path: "alerts.delivery_deadline_seconds",
+        kind: ValueKind::Integer,
         default: None,
         expected: "seconds from 1 to 600, at least one attempt's timeout",
     },
     Key {
         path: "alerts.source",
+        kind: ValueKind::Text,
         default: None,
         expected: "a deployment name of 1 to 64 characters",
     },
     Key {
         path: "dead_mans_switch.enabled",
+        kind: ValueKind::Bool,
         default: None,
         expected: "true or false",
     },
     Key {
         path: "dead_mans_switch.interval_seconds",
+        kind: ValueKind::Integer,
         default: None,
         expected: "seconds from 1 to 150, at most half the expiry",
     },
     Key {
         path: "dead_mans_switch.expiry_seconds",
+        kind: ValueKind::Integer,
         default: None,
         expected: "seconds from 10 to 300 (Bitvavo's limits)",
     },

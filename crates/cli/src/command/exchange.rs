@@ -49,47 +49,80 @@ pub(crate) async fn ensure_deployment_mode(
     .into())
 }
 
+/// The live exchange's two clients, built from the configuration and the keys in the
+/// environment, before anything is contacted or written: the base URL, both keys, their
+/// difference (I10) and the client settings are checked here.
+pub(crate) struct LiveExchange {
+    clients: BitvavoClients,
+    base_url: String,
+}
+
+impl LiveExchange {
+    /// Checks the configuration and the keys and builds the clients; sends nothing.
+    ///
+    /// # Errors
+    /// A [`CommandError::Invalid`] or [`crate::config::ConfigError`] naming the setting.
+    pub(crate) fn from_config(
+        config: &Config,
+        env: &BTreeMap<String, String>,
+    ) -> anyhow::Result<LiveExchange> {
+        let Some(base_url) = config.bitvavo.base_url.clone() else {
+            return Err(CommandError::Invalid(
+                "no exchange configured: set bitvavo.base_url (VIGIL_BITVAVO_BASE_URL), e.g. https://api.bitvavo.com, \
+                 or http://127.0.0.1:18080 with `vigil sim` running"
+                    .into(),
+            )
+            .into());
+        };
+        let keys = ExchangeKeys::from_env(env)?;
+        let (Some(read), Some(trade)) = (keys.read, keys.trade) else {
+            return Err(CommandError::Invalid(
+                "both exchange keys are required: set VIGIL_BITVAVO_READ_KEY and VIGIL_BITVAVO_READ_SECRET (a View-only key) \
+                 and VIGIL_BITVAVO_TRADE_KEY and VIGIL_BITVAVO_TRADE_SECRET (a Trade key); see README.md"
+                    .into(),
+            )
+            .into());
+        };
+        let read = ReadOnlyKey::new(&read.key, read.secret)
+            .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_READ_KEY/SECRET: {e}")))?;
+        let trade = TradeKey::new(&trade.key, trade.secret)
+            .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_TRADE_KEY/SECRET: {e}")))?;
+        let client_config = config.bitvavo.client_config(base_url);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clients = BitvavoClients::new(&client_config, read, trade, clock)
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        Ok(LiveExchange {
+            clients,
+            base_url: client_config.base_url,
+        })
+    }
+
+    /// Makes sure the database is (or becomes) a live one, then measures the exchange's clock
+    /// offset (signing timestamps follow the exchange's clock from here on).
+    ///
+    /// # Errors
+    /// A paper database ([`CommandError::Conflict`]), or an exchange that does not answer.
+    pub(crate) async fn connect(self, store: &Store) -> anyhow::Result<BitvavoClients> {
+        ensure_deployment_mode(store, DeploymentMode::Live).await?;
+        self.clients.read_only.sync_time().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the exchange at {} to read its time: {e}",
+                self.base_url
+            )
+        })?;
+        Ok(self.clients)
+    }
+}
+
 /// Both clients, connected and with the clock offset measured. Only for a live deployment:
-/// the database must be (or become) a live one first.
+/// the configuration and keys are checked first, then the database must be (or become) a live
+/// one.
 pub(crate) async fn clients(
     store: &Store,
     config: &Config,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<BitvavoClients> {
-    ensure_deployment_mode(store, DeploymentMode::Live).await?;
-    let Some(base_url) = config.bitvavo.base_url.clone() else {
-        return Err(CommandError::Invalid(
-            "no exchange configured: set bitvavo.base_url (VIGIL_BITVAVO_BASE_URL), e.g. https://api.bitvavo.com, \
-             or http://127.0.0.1:18080 with `vigil sim` running"
-                .into(),
-        )
-        .into());
-    };
-    let keys = ExchangeKeys::from_env(env)?;
-    let (Some(read), Some(trade)) = (keys.read, keys.trade) else {
-        return Err(CommandError::Invalid(
-            "both exchange keys are required: set VIGIL_BITVAVO_READ_KEY and VIGIL_BITVAVO_READ_SECRET (a View-only key) \
-             and VIGIL_BITVAVO_TRADE_KEY and VIGIL_BITVAVO_TRADE_SECRET (a Trade key); see README.md"
-                .into(),
-        )
-        .into());
-    };
-    let read = ReadOnlyKey::new(&read.key, read.secret)
-        .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_READ_KEY/SECRET: {e}")))?;
-    let trade = TradeKey::new(&trade.key, trade.secret)
-        .map_err(|e| CommandError::Invalid(format!("VIGIL_BITVAVO_TRADE_KEY/SECRET: {e}")))?;
-    let client_config = config.bitvavo.client_config(base_url);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let clients = BitvavoClients::new(&client_config, read, trade, clock)
-        .map_err(|e| CommandError::Invalid(e.to_string()))?;
-    // Signing timestamps follow the exchange's clock from here on.
-    clients.read_only.sync_time().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach the exchange at {} to read its time: {e}",
-            client_config.base_url
-        )
-    })?;
-    Ok(clients)
+    LiveExchange::from_config(config, env)?.connect(store).await
 }
 
 /// The hardened executor.
@@ -104,22 +137,26 @@ pub(crate) fn executor(store: &Store, clients: &BitvavoClients) -> anyhow::Resul
     .map_err(|e| CommandError::Invalid(e.to_string()).into())
 }
 
+/// The reconciler's settings from the configuration.
+pub(crate) fn reconciler_config(config: &Config) -> ReconcilerConfig {
+    ReconcilerConfig {
+        window_margin: config.reconciler.window_margin,
+        abandon_claimed_after: config.reconciler.abandon_claimed_after,
+        ..ReconcilerConfig::default()
+    }
+}
+
 /// The reconciler.
 pub(crate) fn reconciler(
     store: &Store,
     clients: &BitvavoClients,
     config: &Config,
 ) -> anyhow::Result<Reconciler> {
-    let reconciler_config = ReconcilerConfig {
-        window_margin: config.reconciler.window_margin,
-        abandon_claimed_after: config.reconciler.abandon_claimed_after,
-        ..ReconcilerConfig::default()
-    };
     Reconciler::new(
         store.clone(),
         clients.read_only.clone(),
         Arc::new(SystemClock),
-        reconciler_config,
+        reconciler_config(config),
     )
     .map_err(|e| CommandError::Invalid(e.to_string()).into())
 }

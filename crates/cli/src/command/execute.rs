@@ -26,6 +26,11 @@ pub(crate) async fn execute(
 ) -> anyhow::Result<ExitCode> {
     let proposal_id = ProposalId::parse(&args.proposal)
         .map_err(|e| CommandError::invalid(&[e.for_field("--proposal")]))?;
+    // Every flag is checked before anything is looked up (exit code 2 before 4).
+    if let Some(name) = &args.user {
+        vigil_store::model::validate_user_name(name)
+            .map_err(|e| CommandError::invalid(&[e.for_field("--user")]))?;
+    }
     let proposal = match ctx.store.proposal_get(proposal_id).await {
         Ok(p) => p,
         Err(StoreError::NotFound { .. }) => {

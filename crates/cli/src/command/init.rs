@@ -12,6 +12,9 @@ use crate::{args::InitArgs, exit};
 /// Creates the first (admin) user, their token, and the careful default policy (trading
 /// disabled, empty allowlist: deny by default).
 pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
+    // Bad input is reported as such (exit code 2) before the database's state is looked at.
+    vigil_store::model::validate_user_name(&args.user)
+        .map_err(|e| CommandError::invalid(&[e.for_field("--user")]))?;
     let existing = ctx.store.user_list().await?;
     if !existing.is_empty() {
         return Err(CommandError::Conflict(format!(

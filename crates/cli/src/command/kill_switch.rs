@@ -3,8 +3,9 @@
 //! every open order of the account for the global switch, only the user's orders for a user's
 //! switch. Each cancelled order is reported with the execution and user it belonged to.
 //!
-//! If the exchange cannot be reached the switch stays ON and the command says the orders are
-//! still open (exit code 1), so the operator can retry or cancel them on the exchange.
+//! If the exchange cannot be reached, or its settings or keys are missing or wrong, the switch
+//! stays ON and the command says the orders are still open (exit code 1, never 2: the switch was
+//! written), so the operator can retry or cancel them on the exchange.
 
 use std::{collections::BTreeMap, process::ExitCode};
 
@@ -30,8 +31,10 @@ pub(crate) async fn on_and_cancel(
         Some(name) => CancelScope::User(ctx.user(name).await?.id),
         None => CancelScope::Account,
     };
+    // The switch is written whatever the exchange's configuration says (stopping comes first),
+    // so a problem from here on is exit code 1, not 2: something WAS written.
     let clients = exchange::clients(&ctx.store, config, env).await.map_err(|e| {
-        e.context("the kill switch is ON, but the open orders could NOT be cancelled: the exchange is not reachable; retry `vigil kill-switch on --cancel-open-orders` or cancel them on the exchange")
+        anyhow::anyhow!("the kill switch is ON, but the open orders could NOT be cancelled: {e:#}; fix that and retry `vigil kill-switch on --cancel-open-orders`, or cancel them on the exchange")
     })?;
     let report = cancel_open_orders(&ctx.store, &clients.read_only, &clients.cancel, scope)
         .await

@@ -69,8 +69,11 @@ impl Context {
         }
     }
 
-    /// The user with this name, or a not-found error that says how to list users.
+    /// The user with this name (given as `--user`), or a not-found error that says how to list
+    /// users. A name no user can have is bad input (exit code 2), not an unknown user.
     pub(crate) async fn user(&self, name: &str) -> anyhow::Result<User> {
+        vigil_store::model::validate_user_name(name)
+            .map_err(|e| CommandError::invalid(&[e.for_field("--user")]))?;
         match self.store.user_get_by_name(name).await {
             Ok(user) => Ok(user),
             Err(vigil_store::StoreError::NotFound { .. }) => Err(CommandError::NotFound(format!(
@@ -82,12 +85,16 @@ impl Context {
     }
 }
 
-/// Opens the configured store and applies pending migrations.
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Opens the configured store and applies pending migrations. A missing SQLite file is created
+/// only when `create` is set (`vigil init`, and `vigil run --paper` for its own database, #18
+/// case 13); every other command refuses it (exit 3, naming the path) instead of answering from
+/// a new, empty database.
+async fn open_store(config: &Config, create: bool) -> anyhow::Result<Store> {
     let store = Store::connect(
         &config.database_url,
         StoreOptions {
             jitter_seed: u64::from(std::process::id()),
+            sqlite_create_if_missing: create,
             ..StoreOptions::default()
         },
     )
@@ -121,7 +128,14 @@ pub(crate) async fn run(
     if paper && config.database_url_is_default {
         crate::config::PAPER_DATABASE_URL.clone_into(&mut config.database_url);
     }
-    let store = open_store(&config).await?;
+    // Every flag and configuration value of `vigil run` is checked before the store or the
+    // exchange is touched (#18 case 8).
+    let run_plan = match &cli.command {
+        Command::Run(args) => Some(run::prepare(args, &config, &env).await?),
+        _ => None,
+    };
+    let create = matches!(&cli.command, Command::Init(_)) || paper;
+    let store = open_store(&config, create).await?;
     let ctx = Context {
         store,
         clock: SystemClock,
@@ -151,7 +165,10 @@ pub(crate) async fn run(
         Command::Execute(args) => execute::execute(&ctx, &args, &config, &env).await,
         Command::Executions(command) => execute::executions(&ctx, command).await,
         Command::Reconcile(flag) => execute::reconcile(&ctx, flag.json, &config, &env).await,
-        Command::Run(args) => run::run(&ctx, &args, &config, &env).await,
+        Command::Run(args) => match run_plan {
+            Some(plan) => run::run(&ctx, &args, plan, &config).await,
+            None => Err(anyhow::anyhow!("vigil run was not prepared (a bug)")),
+        },
         Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Sim(_) => Ok(crate::exit::SUCCESS),
         Command::Audit(args) => audit::run(&ctx, &args, &config, &env).await,

@@ -7,6 +7,9 @@
 //! started in-process on loopback: the same client, signing, executor and reconciler that trade
 //! real money.
 //!
+//! Before anything is written or sent, [`prepare`] checks every flag and configuration value
+//! (and binds the API's address): a bad one is exit code 2 with nothing touched (#18 case 8).
+//!
 //! Shutdown is two-phase: the token stops the scheduler from leasing and the executor loop from
 //! taking new proposals; then every task is joined, so an execution in flight reaches a safe
 //! state (recorded outcome, or SUBMITTING for the reconciler) before the process exits.
@@ -42,24 +45,159 @@ const HAND_OFF_CAPACITY: usize = 256;
 /// How often the executor loop reads the approved proposals from the database.
 const APPROVED_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-pub(crate) async fn run(
-    ctx: &Context,
+/// Everything `vigil run` was asked for, checked before the store or the exchange is touched
+/// (#18 case 8): the flags (their ranges are also clap's), the `[sim]` table or the live
+/// exchange's settings and keys, the scheduler's, reconciler's, alerts' and advisor's settings,
+/// and the API's address (checked against `server.allow_non_loopback` and bound).
+pub(crate) struct RunPlan {
+    exchange: PlannedExchange,
+    scheduler: SchedulerConfig,
+    advisor: Option<AdvisorConfig>,
+    listener: Option<tokio::net::TcpListener>,
+    workers: usize,
+}
+
+enum PlannedExchange {
+    /// The built-in simulator with this configuration.
+    Paper(vigil_sim::SimConfig),
+    /// The configured exchange, clients built but nothing sent yet.
+    Live(exchange::LiveExchange),
+}
+
+/// Checks every flag and configuration value of `vigil run`; nothing is written or sent.
+///
+/// # Errors
+/// A [`CommandError::Invalid`] (or a configuration error) naming the flag or key and what was
+/// expected: exit code 2.
+pub(crate) async fn prepare(
     args: &RunArgs,
     config: &Config,
     env: &BTreeMap<String, String>,
+) -> anyhow::Result<RunPlan> {
+    let scheduler = SchedulerConfig {
+        poll_interval: Duration::from_millis(args.poll_ms),
+        lease_ttl: Duration::from_secs(args.lease_ttl_seconds),
+        ..SchedulerConfig::new(SchedulerConfig::random_instance_id())
+    };
+    let mut problems = Vec::new();
+    if let Err(mut found) = scheduler.validate() {
+        problems.append(&mut found);
+    }
+    let workers = usize::from(args.workers);
+    if workers == 0 || workers > scheduler.workers_max {
+        problems.push(vigil_core::ValidationError::new(
+            "--workers",
+            workers,
+            format!("1 to {}", scheduler.workers_max),
+        ));
+    }
+    if let Err(mut found) = exchange::reconciler_config(config).validate() {
+        problems.append(&mut found);
+    }
+    if let Err(mut found) = config.alerts.delivery_config().validate() {
+        problems.append(&mut found);
+    }
+    if !problems.is_empty() {
+        return Err(CommandError::invalid(&problems).into());
+    }
+    if !args.no_api {
+        vigil_server::ListenPolicy {
+            allow_non_loopback: config.server.allow_non_loopback,
+        }
+        .check(args.listen)
+        .map_err(|e| CommandError::Invalid(format!("--listen {}: {e}", args.listen)))?;
+    }
+    let exchange = if args.paper {
+        let mut sim_config = match &config.sim {
+            Some(table) => vigil_sim::SimConfig::from_toml_table(table.clone())
+                .map_err(|e| CommandError::Invalid(format!("[sim] configuration: {e}")))?,
+            None => vigil_sim::SimConfig::demo(args.seed),
+        };
+        sim_config.seed = args.seed;
+        PlannedExchange::Paper(sim_config)
+    } else {
+        PlannedExchange::Live(exchange::LiveExchange::from_config(config, env)?)
+    };
+    let advisor = match &config.advisor {
+        None => None,
+        Some(settings) => {
+            let prices = PriceTable::new().with(
+                settings.model.clone(),
+                ModelPrice {
+                    prompt_usd_per_million: settings.prompt_usd_per_million,
+                    completion_usd_per_million: settings.completion_usd_per_million,
+                },
+            );
+            let advisor_config = AdvisorConfig {
+                max_tokens: settings.max_tokens,
+                ..AdvisorConfig::new(
+                    settings.base_url.clone(),
+                    settings.model.clone(),
+                    crate::config::advisor_key(env)?,
+                    prices,
+                )
+            };
+            advisor_config.validate().map_err(|p| {
+                CommandError::Invalid(format!(
+                    "the LLM advisor's settings ([advisor]): {}",
+                    p.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
+            Some(advisor_config)
+        }
+    };
+    // Bound now, so an address that cannot be used is refused before anything is written.
+    let listener = if args.no_api {
+        None
+    } else {
+        let listen = args.listen;
+        Some(tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            CommandError::Invalid(format!(
+                "--listen {listen}: cannot listen there: {e}; choose another --listen address or --no-api"
+            ))
+        })?)
+    };
+    Ok(RunPlan {
+        exchange,
+        scheduler,
+        advisor,
+        listener,
+        workers,
+    })
+}
+
+/// Runs the service from a checked [`RunPlan`].
+pub(crate) async fn run(
+    ctx: &Context,
+    args: &RunArgs,
+    plan: RunPlan,
+    config: &Config,
 ) -> anyhow::Result<ExitCode> {
     let stop = stop_signal()?;
     let shutdown = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    let RunPlan {
+        exchange: planned,
+        scheduler: scheduler_config,
+        advisor: advisor_config,
+        listener,
+        workers,
+    } = plan;
 
     // The exchange: the built-in simulator for paper trading, else the configured one.
-    let clients = if args.paper {
-        exchange::ensure_deployment_mode(&ctx.store, DeploymentMode::Paper).await?;
-        paper_exchange(args, config, &shutdown, &mut tasks).await?
-    } else {
-        // `exchange::clients` refuses a paper database before the exchange is asked anything.
-        live_checks(ctx).await?;
-        exchange::clients(&ctx.store, config, env).await?
+    let clients = match planned {
+        PlannedExchange::Paper(sim_config) => {
+            exchange::ensure_deployment_mode(&ctx.store, DeploymentMode::Paper).await?;
+            paper_exchange(sim_config, config, &shutdown, &mut tasks).await?
+        }
+        PlannedExchange::Live(live) => {
+            // `connect` refuses a paper database before the exchange is asked anything.
+            live_checks(ctx).await?;
+            live.connect(&ctx.store).await?
+        }
     };
     if args.paper {
         paper_bootstrap(ctx).await?;
@@ -83,11 +221,6 @@ pub(crate) async fn run(
         &mut tasks,
     )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let scheduler_config = SchedulerConfig {
-        poll_interval: Duration::from_millis(args.poll_ms.clamp(50, 60_000)),
-        lease_ttl: Duration::from_secs(args.lease_ttl_seconds),
-        ..SchedulerConfig::new(SchedulerConfig::random_instance_id())
-    };
     let (approved_tx, approved_rx) = mpsc::channel::<ProposalId>(HAND_OFF_CAPACITY);
     let mut scheduler = Scheduler::new(
         ctx.store.clone(),
@@ -98,37 +231,21 @@ pub(crate) async fn run(
     .map_err(|e| CommandError::Invalid(e.to_string()))?
     .with_approved_sink(approved_tx)
     .with_alerts(Arc::new(alerts.clone()));
-    if let Some(settings) = &config.advisor {
-        let prices = PriceTable::new().with(
-            settings.model.clone(),
-            ModelPrice {
-                prompt_usd_per_million: settings.prompt_usd_per_million,
-                completion_usd_per_million: settings.completion_usd_per_million,
-            },
-        );
-        let advisor_config = AdvisorConfig {
-            max_tokens: settings.max_tokens,
-            ..AdvisorConfig::new(
-                settings.base_url.clone(),
-                settings.model.clone(),
-                crate::config::advisor_key(env)?,
-                prices,
-            )
-        };
+    if let Some(advisor_config) = &advisor_config {
         let advisor = Advisor::new(
             ctx.store.clone(),
             clients.read_only.clone(),
             Arc::clone(&clock),
-            &advisor_config,
+            advisor_config,
         )
         .map_err(|e| CommandError::Invalid(format!("the LLM advisor: {e}")))?
         .with_alerts(Arc::new(alerts.clone()));
-        crate::out!("{} LLM advisor: {} at {} (jobs with strategy llm_advisor use it, within each user's daily budget)", stamp(), settings.model, settings.base_url);
+        crate::out!("{} LLM advisor: {} at {} (jobs with strategy llm_advisor use it, within each user's daily budget)", stamp(), advisor_config.model, advisor_config.base_url);
         scheduler = scheduler.with_advisor(Arc::new(advisor));
     }
 
     {
-        let (scheduler, token, workers) = (scheduler.clone(), shutdown.clone(), args.workers);
+        let (scheduler, token) = (scheduler.clone(), shutdown.clone());
         tasks.spawn(async move {
             scheduler
                 .run(workers, token)
@@ -172,24 +289,16 @@ pub(crate) async fn run(
         });
     }
     tasks.spawn(status_lines(ctx.store.clone(), shutdown.clone()));
-    if !args.no_api {
-        let listen = args.listen;
-        let policy = vigil_server::ListenPolicy {
-            allow_non_loopback: false,
-        };
-        policy
-            .check(listen)
-            .map_err(|e| CommandError::Invalid(format!("--listen {listen}: {e}")))?;
-        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-            CommandError::Invalid(format!(
-                "cannot listen on {listen}: {e}; choose another --listen address or --no-api"
-            ))
-        })?;
+    if let Some(listener) = listener {
         let mut deps = vigil_server::ApiDeps::new(ctx.store.clone(), Arc::clone(&clock));
         deps.exchange = Some(clients.read_only.clone());
         deps.executor = Some(executor.clone());
         deps.metrics = metrics.clone();
         deps.config.ceilings = config.limits;
+        // The server checks the bound listener again, with the same policy.
+        deps.config.listen = vigil_server::ListenPolicy {
+            allow_non_loopback: config.server.allow_non_loopback,
+        };
         let state = vigil_server::ApiState::new(deps);
         let token = shutdown.clone();
         let bound = listener.local_addr()?;
@@ -207,7 +316,7 @@ pub(crate) async fn run(
         "{} vigil running ({}) with {} scheduler worker(s); Ctrl-C stops it",
         stamp(),
         if args.paper { "paper trading" } else { "LIVE" },
-        args.workers
+        workers
     );
 
     let mut failed = None;
@@ -255,17 +364,11 @@ async fn live_checks(ctx: &Context) -> anyhow::Result<()> {
 
 /// Starts the simulator in-process on loopback and connects to it with its demo keys.
 async fn paper_exchange(
-    args: &RunArgs,
+    sim_config: vigil_sim::SimConfig,
     config: &Config,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BitvavoClients> {
-    let mut sim_config = match &config.sim {
-        Some(table) => vigil_sim::SimConfig::from_toml_table(table.clone())
-            .map_err(|e| CommandError::Invalid(format!("[sim] configuration: {e}")))?,
-        None => vigil_sim::SimConfig::demo(args.seed),
-    };
-    sim_config.seed = args.seed;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let token = shutdown.clone();

@@ -25,7 +25,7 @@ use std::{
 
 use secrecy::SecretString;
 
-/// The default database: a SQLite file under `./vigil-data/`, created on first use.
+/// The default database: a SQLite file under `./vigil-data/`, created by `vigil init`.
 pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://./vigil-data/vigil.db";
 /// The default database of `vigil run --paper` when none is configured: a file of its own, so
 /// paper state never shares a database with a live deployment (#18 case 11).
@@ -161,6 +161,16 @@ pub(crate) struct Config {
     pub(crate) dead_mans_switch: crate::command::alerts_settings::DeadMansSwitchSettings,
     /// The `[sim]` table, handed unparsed to the simulator's own strict configuration.
     pub(crate) sim: Option<toml::Table>,
+    /// The HTTP API's settings (`[server]`).
+    pub(crate) server: ServerSettings,
+}
+
+/// The HTTP API's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ServerSettings {
+    /// Whether `vigil run --listen` may use an address other than loopback (the API can turn
+    /// kill switches off and change caps: only behind a TLS-terminating proxy).
+    pub(crate) allow_non_loopback: bool,
 }
 
 /// What the command line contributes (the top layer).
@@ -173,8 +183,50 @@ pub(crate) struct FlagLayer {
 /// The known keys, with their environment variable and parser.
 pub(crate) struct Key {
     pub(crate) path: &'static str,
+    /// The TOML type the file must give it (environment variables are always text).
+    pub(crate) kind: ValueKind,
     pub(crate) default: Option<&'static str>,
     pub(crate) expected: &'static str,
+}
+
+/// The TOML type a key takes in the configuration file: a value of another type is a problem
+/// (`log.level = 5` is refused, not read as the filter "5"), so a misplaced value is never
+/// silently reinterpreted (#18 case 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// A string.
+    Text,
+    /// An integer.
+    Integer,
+    /// `true` or `false`.
+    Bool,
+    /// An amount: a decimal string such as `"0.15"`, or an integer. Never a TOML float, which
+    /// is binary floating point.
+    Amount,
+}
+
+impl ValueKind {
+    fn accepts(self, value: &toml::Value) -> bool {
+        matches!(
+            (self, value),
+            (ValueKind::Text, toml::Value::String(_))
+                | (ValueKind::Integer, toml::Value::Integer(_))
+                | (ValueKind::Bool, toml::Value::Boolean(_))
+                | (
+                    ValueKind::Amount,
+                    toml::Value::String(_) | toml::Value::Integer(_)
+                )
+        )
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ValueKind::Text => "a string (in quotes)",
+            ValueKind::Integer => "an integer (without quotes)",
+            ValueKind::Bool => "true or false (without quotes)",
+            ValueKind::Amount => "a decimal string such as \"0.15\", or an integer",
+        }
+    }
 }
 
 /// Every known key: these, and the `[alerts]` / `[dead_mans_switch]` ones.
@@ -186,88 +238,111 @@ fn known_keys() -> impl Iterator<Item = &'static Key> {
 const KEYS: &[Key] = &[
     Key {
         path: "database.url",
+        kind: ValueKind::Text,
         default: Some(DEFAULT_DATABASE_URL),
-        expected: "sqlite://PATH or postgres://USER@HOST:PORT/DB",
+        expected: "sqlite://PATH (a file path, not empty) or postgres://USER@HOST:PORT/DB",
     },
     Key {
         path: "bitvavo.base_url",
+        kind: ValueKind::Text,
         default: None,
         expected: "an http(s) URL without /v2, e.g. https://api.bitvavo.com",
     },
     Key {
         path: "bitvavo.operator_id",
+        kind: ValueKind::Integer,
         default: Some("1"),
         expected: "an integer from 1 to 9223372036854775807",
     },
     Key {
         path: "bitvavo.access_window_ms",
+        kind: ValueKind::Integer,
         default: Some("10000"),
         expected: "milliseconds from 100 to 60000",
     },
     Key {
         path: "bitvavo.request_timeout_ms",
+        kind: ValueKind::Integer,
         default: Some("5000"),
         expected: "milliseconds from 100 to 120000",
     },
     Key {
         path: "reconciler.window_margin_seconds",
+        kind: ValueKind::Integer,
         default: Some("30"),
         expected: "seconds from 1 to 3600, added to a request's access window before it may be declared not placed",
     },
     Key {
         path: "reconciler.abandon_claimed_after_seconds",
+        kind: ValueKind::Integer,
         default: Some("300"),
         expected: "seconds from 10 to 86400 after which a CLAIMED execution of a dead process is ended",
     },
     Key {
         path: "limits.order_notional_max",
+        kind: ValueKind::Amount,
         default: Some("25"),
         expected: "an amount in the quote currency above 0: the highest per-order cap a user may set without an admin",
     },
     Key {
         path: "limits.daily_notional_max",
+        kind: ValueKind::Amount,
         default: Some("250"),
         expected: "an amount in the quote currency above 0: the highest daily cap a user may set without an admin",
     },
     Key {
         path: "limits.llm_daily_budget_usd",
+        kind: ValueKind::Amount,
         default: Some("5"),
         expected: "USD from 0: the highest LLM advisor budget a day a user may set without an admin",
     },
     Key {
         path: "advisor.base_url",
+        kind: ValueKind::Text,
         default: None,
         expected: "an OpenAI-compatible API base URL such as https://api.openai.com/v1 (unset: no LLM advisor)",
     },
     Key {
         path: "advisor.model",
+        kind: ValueKind::Text,
         default: Some("gpt-4o-mini"),
         expected: "a model name",
     },
     Key {
         path: "advisor.max_tokens",
+        kind: ValueKind::Integer,
         default: Some("800"),
         expected: "completion tokens from 1 to 32768",
     },
     Key {
         path: "advisor.prompt_usd_per_million",
+        kind: ValueKind::Amount,
         default: None,
         expected: "the model's price in USD per million prompt tokens, e.g. 0.15",
     },
     Key {
         path: "advisor.completion_usd_per_million",
+        kind: ValueKind::Amount,
         default: None,
         expected: "the model's price in USD per million completion tokens, e.g. 0.60",
     },
     Key {
         path: "log.level",
+        kind: ValueKind::Text,
         default: Some("warn"),
         expected: "a tracing filter such as info or vigil=debug,info",
     },
     Key {
         path: "log.format",
+        kind: ValueKind::Text,
         default: Some("text"),
         expected: "text or json",
+    },
+    Key {
+        path: "server.allow_non_loopback",
+        kind: ValueKind::Bool,
+        default: Some("false"),
+        expected: "true or false: whether vigil run --listen may use an address other than loopback (only behind a TLS-terminating proxy)",
     },
 ];
 
@@ -320,8 +395,21 @@ impl Config {
                 Ok((flat, sim_table)) => {
                     sim = sim_table;
                     for (key, value) in flat {
-                        if known_keys().any(|k| k.path == key) {
-                            values.insert(key, (value, Source::File(path.clone())));
+                        if let Some(known) = known_keys().find(|k| k.path == key) {
+                            if known.kind.accepts(&value) {
+                                values.insert(key, (text_of(&value), Source::File(path.clone())));
+                            } else {
+                                problems.push(ConfigProblem {
+                                    key,
+                                    source: Source::File(path.clone()),
+                                    message: format!(
+                                        "got {value} (a {}), expected {}: {}",
+                                        value.type_str(),
+                                        known.kind.name(),
+                                        known.expected
+                                    ),
+                                });
+                            }
                         } else {
                             problems.push(ConfigProblem {
                                 key,
@@ -525,6 +613,15 @@ impl Config {
             },
         )
         .unwrap_or(LogFormat::Text);
+        let server = ServerSettings {
+            allow_non_loopback: parse(
+                &mut problems,
+                take("server.allow_non_loopback"),
+                "server.allow_non_loopback",
+                boolean,
+            )
+            .unwrap_or(false),
+        };
         let alerts = crate::command::alerts_settings::AlertsSettings::from_layers(
             &mut problems,
             &mut take,
@@ -556,6 +653,7 @@ impl Config {
                 alerts,
                 dead_mans_switch,
                 sim,
+                server,
             })
         } else {
             Err(ConfigError { problems })
@@ -610,10 +708,26 @@ fn seconds(text: &str, min: u64, max: u64) -> Result<Duration, ()> {
         .ok_or(())
 }
 
+/// `true` or `false`.
+pub(crate) fn boolean(text: &str) -> Result<bool, ()> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(()),
+    }
+}
+
+/// A SQLite URL must name a file (`sqlite://` alone would open a private temporary database
+/// per connection, #18 case 9); a PostgreSQL URL is checked when connecting.
 fn validate_database_url(text: &str) -> Result<String, ()> {
-    let ok = text.starts_with("sqlite:")
-        || text.starts_with("postgres://")
-        || text.starts_with("postgresql://");
+    let ok = match text.strip_prefix("sqlite:") {
+        Some(rest) => {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let path = rest.split('?').next().unwrap_or_default();
+            !path.trim().is_empty() && path != ":memory:"
+        }
+        None => text.starts_with("postgres://") || text.starts_with("postgresql://"),
+    };
     if ok {
         Ok(text.to_owned())
     } else {
@@ -633,8 +747,19 @@ fn validate_base_url(text: &str) -> Result<String, ()> {
     }
 }
 
-/// Reads the TOML file into dotted keys (scalars only) plus the opaque `[sim]` table.
-fn read_file_layer(path: &Path) -> Result<(BTreeMap<String, String>, Option<toml::Table>), String> {
+/// The text a file value contributes, parsed like an environment variable's.
+fn text_of(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A file's values by dotted key (tables flattened, every other value as the file typed it).
+type FileValues = BTreeMap<String, toml::Value>;
+
+/// Reads the TOML file into dotted keys plus the opaque `[sim]` table.
+fn read_file_layer(path: &Path) -> Result<(FileValues, Option<toml::Table>), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the configuration file: {e}"))?;
     let mut table: toml::Table = text
@@ -650,7 +775,7 @@ fn read_file_layer(path: &Path) -> Result<(BTreeMap<String, String>, Option<toml
     Ok((flat, sim))
 }
 
-fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+fn flatten(prefix: &str, value: &toml::Value, out: &mut FileValues) {
     match value {
         toml::Value::Table(table) => {
             for (key, value) in table {
@@ -662,11 +787,8 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
                 flatten(&path, value, out);
             }
         }
-        toml::Value::String(s) => {
-            out.insert(prefix.to_owned(), s.clone());
-        }
         other => {
-            out.insert(prefix.to_owned(), other.to_string());
+            out.insert(prefix.to_owned(), other.clone());
         }
     }
 }

@@ -236,3 +236,85 @@ fn the_policy_ceilings_are_configured_and_checked() {
     assert!(err.contains("limits.daily_notional_max"), "{err}");
     assert!(err.contains("limits.llm_daily_budget_usd"), "{err}");
 }
+
+/// #18 case 9: a file value of the wrong TOML type is a problem naming the key, the type it has
+/// and the one expected; it is never read as the text it prints as (`log.level = 5`).
+#[test]
+fn a_file_value_of_the_wrong_type_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigil.toml");
+    let load = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        Config::load(
+            FlagLayer {
+                config_file: Some(file.clone()),
+                ..FlagLayer::default()
+            },
+            &env(&[]),
+        )
+    };
+    for (text, key, got) in [
+        ("[log]\nlevel = 5\n", "log.level", "integer"),
+        (
+            "[bitvavo]\noperator_id = \"7\"\n",
+            "bitvavo.operator_id",
+            "string",
+        ),
+        (
+            "[dead_mans_switch]\nenabled = \"true\"\n",
+            "dead_mans_switch.enabled",
+            "string",
+        ),
+        (
+            "[limits]\norder_notional_max = 25.5\n",
+            "limits.order_notional_max",
+            "float",
+        ),
+        (
+            "[server]\nallow_non_loopback = 1\n",
+            "server.allow_non_loopback",
+            "integer",
+        ),
+    ] {
+        let err = load(text).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{text}: {err}");
+        let problem = &err.problems[0];
+        assert_eq!(problem.key, key, "{text}: {err}");
+        assert!(
+            problem.message.contains(got) && problem.message.contains("expected"),
+            "{text}: {err}"
+        );
+    }
+    // The right types are read.
+    let c = load(
+        "[log]\nlevel = \"debug\"\n[limits]\norder_notional_max = \"25.5\"\ndaily_notional_max = 300\n[server]\nallow_non_loopback = true\n",
+    )
+    .unwrap();
+    assert_eq!(c.log_filter, "debug");
+    assert_eq!(c.limits.order_notional_max.to_string(), "25.5");
+    assert_eq!(c.limits.daily_notional_max.to_string(), "300");
+    assert!(c.server.allow_non_loopback);
+    assert!(!load("").unwrap().server.allow_non_loopback, "the default");
+}
+
+/// #18 case 9: a SQLite URL must name a file; `sqlite://` alone is refused naming its source.
+#[test]
+fn a_sqlite_url_without_a_path_is_refused() {
+    for url in ["sqlite://", "sqlite:", "sqlite://?mode=rwc", "sqlite://   "] {
+        let err =
+            Config::load(FlagLayer::default(), &env(&[("VIGIL_DATABASE_URL", url)])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("database.url") && text.contains("VIGIL_DATABASE_URL"),
+            "{url}: {text}"
+        );
+    }
+    for url in [
+        "sqlite://./x.db",
+        "sqlite:x.db",
+        "sqlite:///tmp/x.db?mode=rwc",
+    ] {
+        let c = Config::load(FlagLayer::default(), &env(&[("VIGIL_DATABASE_URL", url)]));
+        assert!(c.is_ok(), "{url}: {:?}", c.err().map(|e| e.to_string()));
+    }
+}

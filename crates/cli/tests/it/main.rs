@@ -9,6 +9,12 @@
 // Test helpers outside #[test] functions unwrap freely: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_input;
+// The binary's command line, compiled into the tests so that they enumerate its real command
+// tree (`bad_input`); only the clap definition is used here.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../src/args.rs"]
+mod cli_args;
 mod commands;
 mod crash;
 mod operator;

@@ -459,3 +459,46 @@ fn a_paper_run_without_a_configured_database_uses_its_own_file() {
     assert!(dir.path().join("vigil-data/paper.db").exists());
     assert!(!dir.path().join("vigil-data/vigil.db").exists());
 }
+
+/// The key the loopback refusal names exists: with `server.allow_non_loopback = true` in the
+/// configuration (VIGIL_SERVER_ALLOW_NON_LOOPBACK) `vigil run --listen 0.0.0.0:PORT` serves the
+/// API there; without it the same command is refused (exit 2) before anything is written.
+#[test]
+fn server_allow_non_loopback_lets_the_api_listen_on_any_address() {
+    let d = Deployment::sqlite();
+    let refused = d.vigil_within(
+        &["run", "--paper", "--listen", "0.0.0.0:0"],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("server.allow_non_loopback"),
+        "{refused:#?}"
+    );
+    assert!(
+        !d.dir.path().join("data").exists(),
+        "the refused run created its database"
+    );
+    let (child, lines) = spawn_run(
+        &d,
+        &["--paper", "--listen", "0.0.0.0:0", "--poll-ms", "100"],
+        &[("VIGIL_SERVER_ALLOW_NON_LOOPBACK", "true".to_owned())],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let port = loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if let Some(rest) = line.split("api: http://0.0.0.0:").nth(1) {
+                    break rest.split('/').next().unwrap().to_owned();
+                }
+                seen.push(line);
+            }
+            Err(_) => panic!("no api line on 0.0.0.0 within 60 s; output: {seen:#?}"),
+        }
+    };
+    let health = http_get(&format!("127.0.0.1:{port}"), "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    terminate(&d, child);
+}

@@ -216,6 +216,11 @@ impl SimThread {
         self.ask(vigil_sim::SimHandle::order_log)
     }
 
+    /// Every endpoint's request count (refused requests included).
+    pub(crate) fn request_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.ask(vigil_sim::SimHandle::request_counts)
+    }
+
     /// How many requests an endpoint (e.g. `GET /v2/ticker/price`) has served.
     pub(crate) fn request_count(&self, endpoint: &'static str) -> u64 {
         self.ask(move |h| h.request_count(endpoint))

@@ -58,3 +58,48 @@ async fn migrating_twice_changes_nothing() {
     db.store.migrate().await.unwrap();
     assert!(db.store.user_list().await.unwrap().is_empty());
 }
+
+/// With `sqlite_create_if_missing` off a missing file is `Unavailable`, naming its path, and
+/// nothing is created (neither the file nor its directory); with it on (the default) both are.
+#[tokio::test]
+async fn a_missing_sqlite_file_is_created_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/dir/vigil.db");
+    let url = format!("sqlite://{}", path.display());
+    let refuse = StoreOptions {
+        sqlite_create_if_missing: false,
+        ..StoreOptions::default()
+    };
+    let err = Store::connect(&url, refuse.clone()).await.unwrap_err();
+    match &err {
+        StoreError::Unavailable { detail, .. } => {
+            assert!(detail.contains(&path.display().to_string()), "{detail}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(err.to_string().contains("vigil init"), "{err}");
+    assert!(!dir.path().join("new").exists(), "a directory was created");
+    let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    assert!(path.exists());
+    // Once it exists, it opens without creating.
+    let store = Store::connect(&url, refuse).await.unwrap();
+    assert!(store.user_list().await.is_ok());
+    store.close().await;
+}
+
+/// `sqlite://` without a path would open a private temporary database per connection (the
+/// migrations in one, the queries in another): it is an invalid URL.
+#[tokio::test]
+async fn a_sqlite_url_without_a_path_is_invalid() {
+    for url in ["sqlite://", "sqlite:", "sqlite://?mode=rwc"] {
+        let err = Store::connect(url, StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidUrl { .. }),
+            "{url}: {err:?}"
+        );
+    }
+}
