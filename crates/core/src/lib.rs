@@ -37,7 +37,7 @@ pub use error::ValidationError;
 pub use execution::{Execution, ExecutionEvent, ExecutionState, IllegalTransition};
 pub use ids::{ClientOrderId, ExecutionId, ProposalId, ScanJobId, UserId};
 pub use market::{Asset, Market, MarketRules, MarketStatus, OrderSize, OrderType, Side};
-pub use money::{Notional, Price, Quantity};
+pub use money::{parse_exact_decimal, Notional, Price, Quantity};
 pub use policy::{ManualApproval, Policy};
 pub use proposal::{Proposal, ProposalSource, ProposalStatus, ProposalTransitionError};
 pub use refusal::Refusal;

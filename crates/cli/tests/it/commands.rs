@@ -10,6 +10,7 @@ both_backends!(
     i5_allowlist_add_list_remove,
     proposals_create_list_show_approve_round_trip,
     bad_proposal_input_names_every_field_and_writes_nothing,
+    amounts_that_cannot_be_stored_exactly_exit_2_quoting_the_typed_text,
     unknown_user_is_not_found_and_writes_nothing,
     i4_kill_switch_on_off_status_and_audit,
     policy_set_changes_only_given_fields,
@@ -182,6 +183,89 @@ fn bad_proposal_input_names_every_field_and_writes_nothing(d: &Deployment) {
         0,
         "bad input wrote a proposal"
     );
+}
+
+/// The proposals of the deployment, as `proposals list --json` shows them.
+fn proposals(d: &Deployment) -> Vec<serde_json::Value> {
+    d.vigil(&["proposals", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// #18 case 7: an amount a decimal cannot hold exactly exits 2 naming the flag and quoting what
+/// was typed; nothing is stored (it was stored as `10`).
+fn amounts_that_cannot_be_stored_exactly_exit_2_quoting_the_typed_text(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    d.vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR"])
+        .ok();
+    let typed = "10.000000000000000000000000000001";
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            "BTC-EUR",
+            "--side",
+            "buy",
+        ];
+        args.extend(extra);
+        d.vigil(&args)
+    };
+    for (flag, extra) in [
+        ("--amount-quote", vec!["--amount-quote", typed]),
+        ("--amount", vec!["--amount", typed]),
+        (
+            "--limit-price",
+            vec![
+                "--amount",
+                "0.001",
+                "--order-type",
+                "limit",
+                "--limit-price",
+                typed,
+            ],
+        ),
+    ] {
+        let run = create(&extra);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert!(
+            run.stderr
+                .contains(&format!("invalid {flag}: got \"{typed}\"")),
+            "{run:#?}"
+        );
+        assert!(run.stderr.contains("28 decimal places"), "{run:#?}");
+        assert!(run.stderr.contains("nothing was written"), "{run:#?}");
+    }
+    assert!(proposals(d).is_empty(), "a refused proposal was stored");
+    // A cap the same; the policy stays as it was.
+    let before = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    let run = d.vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--daily-notional-max",
+        "100.00000000000000000000000000001",
+    ]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("invalid --daily-notional-max: got \"100.00000000000000000000000000001\""),
+        "{run:#?}"
+    );
+    let after = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(before, after);
 }
 
 fn unknown_user_is_not_found_and_writes_nothing(d: &Deployment) {
