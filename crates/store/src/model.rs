@@ -12,8 +12,12 @@ use vigil_core::{
     Timestamp, UserId, ValidationError,
 };
 
-/// The most rows any list call returns (every list call is paged, STYLE rule 12).
+/// The most rows any list call returns (every list call is paged, STYLE rule 12). The CLI's
+/// `--limit` flags and the API's `limit` parameters accept 1 to this, and refuse anything else.
 pub const LIST_LIMIT_MAX: u32 = 1_000;
+
+/// How many rows a list shows when the caller (a `--limit` flag, an API `limit`) names none.
+pub const LIST_LIMIT_DEFAULT: u32 = 100;
 
 /// A Vigil user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,14 @@
 //! `vigil proposals create|list|show|approve|reject`.
 //!
 //! `create` validates every flag and the proposal as a whole before writing anything, and
-//! reports all problems at once, each naming its flag.
+//! reports all problems at once, each naming its flag; a market that is not on the user's
+//! allowlist is refused too (exit 2), saying how to allow it.
 
 use std::process::ExitCode;
 
 use chrono::Duration;
 use vigil_core::{
+    guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
     Clock, Market, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
     ProposalStatus, Quantity, Side, ValidationError,
@@ -167,6 +169,19 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
             .collect();
         CommandError::invalid(&renamed)
     })?;
+    // A proposal for a market the user may not trade could never be executed (I5): refused as
+    // bad input here, before anything is stored. The executor checks the allowlist again.
+    let allowlist = ctx.store.allowlist_list(user.id).await?;
+    check_proposal_market(
+        "--market",
+        &allowlist,
+        &proposal.market,
+        &format!(
+            "allow it first with `vigil allowlist add --user {} {}`",
+            user.name, proposal.market
+        ),
+    )
+    .map_err(|e| CommandError::invalid(&[e]))?;
     ctx.store.proposal_insert(&proposal).await?;
     print_proposal(&proposal, args.json.json)
 }

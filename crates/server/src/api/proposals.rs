@@ -1,13 +1,15 @@
 //! `/api/v1/proposals`: list, create, show, approve, reject (and execute, in `execute.rs`).
 //!
 //! A proposal created through the API is the caller's, from `person:<caller's name>`, and
-//! starts `PENDING`; it becomes an order only through execute, after approval.
+//! starts `PENDING`; it becomes an order only through execute, after approval. Its market must
+//! be on the caller's allowlist when it is created (422 otherwise); the executor checks again.
 
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::Duration;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vigil_core::{
+    guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
     Market, Notional, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
     ProposalStatus, Quantity, Side, ValidationError,
@@ -190,7 +192,7 @@ pub(crate) async fn list_proposals(
         (status = 201, description = "Created", body = ProposalView),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or the market is not on the caller's allowlist (field `market`)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -202,6 +204,18 @@ pub(crate) async fn create_proposal(
     // At the store's precision, so this answer equals every later read of the proposal.
     let now = vigil_store::to_stored_precision(state.now());
     let proposal = body.into_proposal(&caller, now)?;
+    // A proposal for a market the caller may not trade could never be executed (I5): refused
+    // as a bad field before anything is stored. The executor checks the allowlist again.
+    let allowlist = state.store().allowlist_list(caller.id()).await?;
+    check_proposal_market(
+        "market",
+        &allowlist,
+        &proposal.market,
+        &format!(
+            "allow it first with POST /api/v1/allowlist {{\"market\": \"{}\"}}",
+            proposal.market
+        ),
+    )?;
     state.store().proposal_insert(&proposal).await?;
     tracing::info!(proposal_id = %proposal.id, user = %caller.user.name, "proposal created through the API");
     Ok((StatusCode::CREATED, Json(ProposalView::from(&proposal))))

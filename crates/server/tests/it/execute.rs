@@ -172,9 +172,18 @@ async fn i4_i5_refusals_are_answered_with_their_reason_and_no_order(
     sim: &SpawnedSim,
 ) {
     let alice = trader(app).await;
-    // I5: a market not on the allowlist: claimed, then REJECTED with the reason.
+    // I5: a market taken off the allowlist after the proposal was created (creation refuses
+    // one that is not on it): claimed, then REJECTED with the reason.
     let eth = app.create_proposal(&alice, "ETH-EUR", "10").await;
     app.approve(&alice, eth.id).await;
+    app.send(
+        reqwest::Method::DELETE,
+        "/api/v1/allowlist/ETH-EUR",
+        Some(&alice.token),
+        None,
+    )
+    .await
+    .expect(200);
     let (status, refused) = execute(app, &alice, eth.id).await;
     assert_eq!(status, 200);
     assert_eq!(refused.outcome, "refused");

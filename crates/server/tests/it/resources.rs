@@ -26,6 +26,7 @@ async fn audit(app: &TestApp, action: &str) -> Vec<AuditEntry> {
 
 async fn proposals_create_list_show_approve_reject(app: &TestApp) {
     let alice = app.account("alice", false).await;
+    app.allow(&alice, "BTC-EUR").await;
     let limit_order: ProposalView = app
         .post(
             &alice,
@@ -150,6 +151,31 @@ async fn amounts_that_cannot_be_stored_exactly_are_refused_naming_the_field(app:
         .expect_error(422, "invalid_field");
     assert_eq!(error["field"], "llm_daily_budget", "{error}");
     assert!(audit(app, "policy.set").await.is_empty());
+}
+
+/// #18 case 9: a proposal for a market the caller may not trade (here one no exchange lists) is
+/// refused with 422 naming the market and saying how to allow it; nothing is stored.
+async fn i5_a_proposal_for_a_market_off_the_allowlist_is_refused_naming_it(app: &TestApp) {
+    let alice = app.account("alice", false).await;
+    app.allow(&alice, "BTC-EUR").await;
+    let error = app
+        .post(
+            &alice,
+            "/api/v1/proposals",
+            json!({"market": "FOO-EUR", "side": "buy", "amount_quote": "10"}),
+        )
+        .await
+        .expect_error(422, "invalid_field");
+    assert_eq!(error["field"], "market", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("\"FOO-EUR\""), "{message}");
+    assert!(message.contains("allowlist"), "{message}");
+    assert!(message.contains("POST /api/v1/allowlist"), "{message}");
+    let listed: Vec<ProposalView> = app.get(&alice, "/api/v1/proposals").await.parse();
+    assert!(
+        listed.is_empty(),
+        "a refused proposal was stored: {listed:?}"
+    );
 }
 
 async fn an_expired_proposal_cannot_be_approved(app: &TestApp) {
@@ -594,6 +620,7 @@ async fn jobs_create_list_pause_resume_remove(app: &TestApp) {
 server_tests!(
     proposals_create_list_show_approve_reject,
     amounts_that_cannot_be_stored_exactly_are_refused_naming_the_field,
+    i5_a_proposal_for_a_market_off_the_allowlist_is_refused_naming_it,
     an_expired_proposal_cannot_be_approved,
     executions_list_and_show_history,
     policy_read_and_change_is_audited,
