@@ -34,7 +34,7 @@ pub mod refusal;
 pub use alert::{Alert, AlertKind, AlertSeverity, Alerts, RecordedAlerts, TracingAlerts};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::ValidationError;
-pub use execution::{Execution, ExecutionEvent, ExecutionState, IllegalTransition};
+pub use execution::{Execution, ExecutionEvent, ExecutionState, IllegalTransition, OrderOutcome};
 pub use ids::{ClientOrderId, ExecutionId, ProposalId, ScanJobId, UserId};
 pub use market::{Asset, Market, MarketRules, MarketStatus, OrderSize, OrderType, Side};
 pub use money::{parse_exact_decimal, Notional, Price, Quantity};

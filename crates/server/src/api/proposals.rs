@@ -14,7 +14,7 @@ use vigil_core::{
     Market, Notional, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
     ProposalStatus, Quantity, Side, ValidationError,
 };
-use vigil_store::ProposalFilter;
+use vigil_store::{ListedProposal, ProposalFilter};
 
 use super::{check_reason, take_limit, ReasonBody};
 use crate::{
@@ -150,7 +150,23 @@ pub(crate) async fn owned_proposal(
     }
 }
 
-/// Lists the caller's proposals, newest first.
+/// The caller's proposal with the summary of its execution, or 404 (also when it is another
+/// user's).
+async fn owned_listed_proposal(
+    state: &ApiState,
+    caller: &Caller,
+    id: ProposalId,
+) -> Result<ListedProposal, ApiError> {
+    match state.store().proposal_get_with_outcome(id).await {
+        Ok(listed) if listed.proposal.user_id == caller.id() => Ok(listed),
+        Ok(_) | Err(vigil_store::StoreError::NotFound { .. }) => {
+            Err(ApiError::not_found("proposal", id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists the caller's proposals, newest first, each with what became of it (`outcome`).
 #[utoipa::path(
     get, path = "/api/v1/proposals", tag = "proposals",
     params(
@@ -180,7 +196,7 @@ pub(crate) async fn list_proposals(
         status,
         limit,
     };
-    let found = state.store().proposal_list(&filter).await?;
+    let found = state.store().proposal_list_with_outcomes(&filter).await?;
     Ok(Json(found.iter().map(ProposalView::from).collect()))
 }
 
@@ -218,10 +234,13 @@ pub(crate) async fn create_proposal(
     )?;
     state.store().proposal_insert(&proposal).await?;
     tracing::info!(proposal_id = %proposal.id, user = %caller.user.name, "proposal created through the API");
-    Ok((StatusCode::CREATED, Json(ProposalView::from(&proposal))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProposalView::new(&proposal, None)),
+    ))
 }
 
-/// Shows one of the caller's proposals.
+/// Shows one of the caller's proposals, with what became of it (`outcome`).
 #[utoipa::path(
     get, path = "/api/v1/proposals/{proposal_id}", tag = "proposals",
     params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
@@ -237,8 +256,8 @@ pub(crate) async fn get_proposal(
     caller: Caller,
     PathSegment(id): PathSegment,
 ) -> Result<Json<ProposalView>, ApiError> {
-    let proposal = owned_proposal(&state, &caller, proposal_id(&id)?).await?;
-    Ok(Json(ProposalView::from(&proposal)))
+    let listed = owned_listed_proposal(&state, &caller, proposal_id(&id)?).await?;
+    Ok(Json(ProposalView::from(&listed)))
 }
 
 /// Approves or rejects a PENDING proposal of the caller, audited. An expired one is marked
@@ -251,7 +270,10 @@ async fn decide(
     reason: Option<String>,
 ) -> Result<ProposalView, ApiError> {
     let reason = check_reason(reason)?;
-    let proposal = owned_proposal(state, caller, proposal_id(segment)?).await?;
+    let ListedProposal {
+        proposal,
+        execution,
+    } = owned_listed_proposal(state, caller, proposal_id(segment)?).await?;
     let now = state.now();
     if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
         state
@@ -292,7 +314,7 @@ async fn decide(
             Some(&caller.attribution(now, reason)),
         )
         .await?;
-    Ok(ProposalView::from(&updated))
+    Ok(ProposalView::new(&updated, execution.as_ref()))
 }
 
 /// Approves one of the caller's PENDING proposals (audited).
