@@ -8,6 +8,18 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// A list's `--limit`: a whole number from 1 to [`vigil_store::LIST_LIMIT_MAX`], the bounds the
+/// API puts on its `limit` parameter. Checked while parsing, so a bad limit exits 2 before the
+/// database is opened.
+fn list_limit(text: &str) -> Result<u32, String> {
+    let max = vigil_store::LIST_LIMIT_MAX;
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("expected a whole number from 1 to {max}"))
+}
+
 /// Vigil: a hardened trade executor for Bitvavo.
 #[derive(Debug, Parser)]
 #[command(
@@ -306,8 +318,8 @@ pub(crate) enum ProposalsCommand {
         /// Only proposals with this status (PENDING, APPROVED, …).
         #[arg(long)]
         status: Option<String>,
-        /// At most this many, newest first.
-        #[arg(long, default_value_t = 100)]
+        /// At most this many, newest first (1 to 1000, as the API's `limit`).
+        #[arg(long, value_name = "N", default_value_t = vigil_store::LIST_LIMIT_DEFAULT, value_parser = list_limit)]
         limit: u32,
         #[command(flatten)]
         json: JsonFlag,

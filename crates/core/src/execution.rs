@@ -147,6 +147,68 @@ impl FromStr for ExecutionState {
     }
 }
 
+/// What became of an execution, in the words a person reading a list of proposals needs: a
+/// proposal's own status says only that it was handed to the executor (`EXECUTED`), not whether
+/// an order exists. Derived from the state alone (and the unknown-outcome flag), never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderOutcome {
+    /// Claimed or being sent; no answer from the exchange yet.
+    InProgress,
+    /// The order call ended without a definite answer; the reconciler resolves it (I3).
+    OutcomeUnknown,
+    /// The exchange accepted the order (`SUBMITTED`).
+    Placed,
+    /// The order filled.
+    Filled,
+    /// The order was canceled on the exchange.
+    Canceled,
+    /// A safety rail refused it; nothing was sent (`REJECTED`, with the refusal).
+    Refused,
+    /// It was not placed: the exchange refused it, it could not be sent, or the reconciler found
+    /// no order after the access window (`FAILED`, with the reason).
+    NotPlaced,
+}
+
+impl OrderOutcome {
+    /// The outcome of an execution in `state`, whose order call's outcome is unknown when
+    /// `outcome_unknown` is set.
+    #[must_use]
+    pub const fn of(state: ExecutionState, outcome_unknown: bool) -> OrderOutcome {
+        match state {
+            ExecutionState::Claimed => OrderOutcome::InProgress,
+            ExecutionState::Submitting if outcome_unknown => OrderOutcome::OutcomeUnknown,
+            ExecutionState::Submitting => OrderOutcome::InProgress,
+            ExecutionState::Submitted => OrderOutcome::Placed,
+            ExecutionState::Filled => OrderOutcome::Filled,
+            ExecutionState::Canceled => OrderOutcome::Canceled,
+            ExecutionState::Rejected => OrderOutcome::Refused,
+            ExecutionState::Failed => OrderOutcome::NotPlaced,
+        }
+    }
+
+    /// The stable name: `IN_PROGRESS`, `OUTCOME_UNKNOWN`, `PLACED`, `FILLED`, `CANCELED`,
+    /// `REFUSED` or `NOT_PLACED`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderOutcome::InProgress => "IN_PROGRESS",
+            OrderOutcome::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            OrderOutcome::Placed => "PLACED",
+            OrderOutcome::Filled => "FILLED",
+            OrderOutcome::Canceled => "CANCELED",
+            OrderOutcome::Refused => "REFUSED",
+            OrderOutcome::NotPlaced => "NOT_PLACED",
+        }
+    }
+}
+
+impl fmt::Display for OrderOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Something that happened to an execution. Each is written as one `execution_events` row (I11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
@@ -383,6 +445,33 @@ impl Execution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// #18 case 14: a refused execution reads REFUSED, an unresolved one OUTCOME_UNKNOWN; only
+    /// SUBMITTED and after read as an order that exists.
+    #[test]
+    fn the_outcome_a_person_reads_follows_the_state() {
+        use ExecutionState as S;
+        use OrderOutcome as O;
+        let cases = [
+            (S::Claimed, false, O::InProgress),
+            (S::Submitting, false, O::InProgress),
+            (S::Submitting, true, O::OutcomeUnknown),
+            (S::Submitted, false, O::Placed),
+            (S::Filled, false, O::Filled),
+            (S::Canceled, false, O::Canceled),
+            (S::Rejected, false, O::Refused),
+            (S::Failed, false, O::NotPlaced),
+        ];
+        for (state, unknown, outcome) in cases {
+            assert_eq!(
+                OrderOutcome::of(state, unknown),
+                outcome,
+                "{state} {unknown}"
+            );
+        }
+        assert_eq!(O::Refused.to_string(), "REFUSED");
+        assert_eq!(serde_json::to_value(O::NotPlaced).unwrap(), "NOT_PLACED");
+    }
 
     #[test]
     fn final_states_accept_nothing() {

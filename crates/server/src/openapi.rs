@@ -89,6 +89,7 @@ impl Modify for BearerAuth {
         jobs::CreateJobRequest,
         views::SizeView,
         views::ProposalView,
+        views::ProposalExecutionView,
         views::RefusalView,
         views::ExecutionView,
         views::ExecutionEventView,

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vigil_core::{Execution, OrderSize, Policy, Proposal, Refusal};
 use vigil_store::{
-    Authority, ExecutionEventRecord, Fill, KillSwitchSetter, KillSwitches, ScanJob, User,
+    Authority, ExecutionEventRecord, ExecutionSummary, Fill, KillSwitchSetter, KillSwitches,
+    ListedProposal, ScanJob, User,
 };
 
 /// An order size: in the quote asset (`quote`, e.g. EUR to spend) or the base asset (`base`).
@@ -65,10 +66,49 @@ pub struct ProposalView {
     pub created_at: DateTime<Utc>,
     /// When it expires (it cannot be executed from then on).
     pub expires_at: DateTime<Utc>,
+    /// What became of it once it was handed to the executor: `IN_PROGRESS`,
+    /// `OUTCOME_UNKNOWN`, `PLACED`, `FILLED`, `CANCELED`, `REFUSED` (a safety rail said no,
+    /// nothing was sent) or `NOT_PLACED`; `null` while it has no execution. `status` says only
+    /// that it was handed over (`EXECUTED`); this says whether an order exists.
+    pub outcome: Option<String>,
+    /// Why, for `REFUSED` (the refusal with its numbers) and `NOT_PLACED` (the failure).
+    pub outcome_reason: Option<String>,
+    /// Its execution (at most one per proposal), when it has one.
+    pub execution: Option<ProposalExecutionView>,
 }
 
-impl From<&Proposal> for ProposalView {
-    fn from(p: &Proposal) -> ProposalView {
+/// The execution of a listed proposal: which one (`GET /api/v1/executions/{id}` has its
+/// history), its state, and the refusal or failure it ended with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProposalExecutionView {
+    /// The execution's id.
+    pub id: Uuid,
+    /// `CLAIMED`, `SUBMITTING`, `SUBMITTED`, `FILLED`, `CANCELED`, `REJECTED` or `FAILED`.
+    pub state: String,
+    /// Whether the order call's outcome is unknown (the reconciler will resolve it).
+    pub outcome_unknown: bool,
+    /// Why a safety rail refused it (`REJECTED`).
+    pub refusal: Option<RefusalView>,
+    /// Why it failed (`FAILED`).
+    pub failure: Option<String>,
+}
+
+impl From<&ExecutionSummary> for ProposalExecutionView {
+    fn from(e: &ExecutionSummary) -> ProposalExecutionView {
+        ProposalExecutionView {
+            id: e.id.as_uuid(),
+            state: e.state.as_str().to_owned(),
+            outcome_unknown: e.outcome_unknown,
+            refusal: e.refusal.as_ref().map(RefusalView::from),
+            failure: e.failure.clone(),
+        }
+    }
+}
+
+impl ProposalView {
+    /// The view of `p` with what became of it (`execution`: its execution, when it has one).
+    #[must_use]
+    pub fn new(p: &Proposal, execution: Option<&ExecutionSummary>) -> ProposalView {
         ProposalView {
             id: p.id.as_uuid(),
             user_id: p.user_id.as_uuid(),
@@ -82,7 +122,16 @@ impl From<&Proposal> for ProposalView {
             status: p.status.as_str().to_owned(),
             created_at: p.created_at,
             expires_at: p.expires_at,
+            outcome: execution.map(|e| e.outcome().as_str().to_owned()),
+            outcome_reason: execution.and_then(ExecutionSummary::reason),
+            execution: execution.map(ProposalExecutionView::from),
         }
+    }
+}
+
+impl From<&ListedProposal> for ProposalView {
+    fn from(listed: &ListedProposal) -> ProposalView {
+        ProposalView::new(&listed.proposal, listed.execution.as_ref())
     }
 }
 

@@ -297,6 +297,10 @@ impl Row {
         self.get::<bool>(column)
     }
 
+    pub(crate) fn opt_bool(&self, column: &str) -> Result<Option<bool>, StoreError> {
+        self.get::<Option<bool>>(column)
+    }
+
     pub(crate) fn opt_i64(&self, column: &str) -> Result<Option<i64>, StoreError> {
         self.get::<Option<i64>>(column)
     }

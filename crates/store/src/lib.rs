@@ -71,8 +71,8 @@ pub use llm_usage::{
 };
 pub use model::{
     ApiToken, Attribution, AuditEntry, AuditFilter, ClaimOutcome, ExecutionEventRecord,
-    ExecutionFilter, Fill, KillSwitchScope, KillSwitches, ProposalFilter, TokenHash, User,
-    LIST_LIMIT_MAX,
+    ExecutionFilter, ExecutionSummary, Fill, KillSwitchScope, KillSwitches, ListedProposal,
+    ProposalFilter, TokenHash, User, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
 };
 pub use model::{
     Authority, DeploymentMode, KillSwitchSetter, PolicyCeilings, PolicyLimits,

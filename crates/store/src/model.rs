@@ -1,5 +1,6 @@
 //! The store's own record types: what it returns that `vigil-core` does not already define
-//! (users, token hashes, audit entries, fills, list filters, claim outcomes).
+//! (users, token hashes, audit entries, fills, list filters, claim outcomes, proposals as listed
+//! with their execution's outcome).
 
 use std::fmt;
 
@@ -8,12 +9,72 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vigil_core::{
-    Asset, Execution, ExecutionId, ExecutionState, Market, Price, ProposalStatus, Quantity, Side,
-    Timestamp, UserId, ValidationError,
+    Asset, Execution, ExecutionId, ExecutionState, Market, OrderOutcome, Price, Proposal,
+    ProposalStatus, Quantity, Refusal, Side, Timestamp, UserId, ValidationError,
 };
 
-/// The most rows any list call returns (every list call is paged, STYLE rule 12).
+/// The most rows any list call returns (every list call is paged, STYLE rule 12). The CLI's
+/// `--limit` flags and the API's `limit` parameters accept 1 to this, and refuse anything else.
 pub const LIST_LIMIT_MAX: u32 = 1_000;
+
+/// How many rows a list shows when the caller (a `--limit` flag, an API `limit`) names none.
+pub const LIST_LIMIT_DEFAULT: u32 = 100;
+
+/// A proposal as a list shows it: with what became of it, when it was handed to the executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedProposal {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Its execution (at most one per proposal, I1), when it has one.
+    pub execution: Option<ExecutionSummary>,
+}
+
+/// What a person reading a list needs of a proposal's execution: which one, its state, the
+/// outcome in words, and why it ended when it was refused or not placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    /// The execution's id (`vigil executions show ID` has its history).
+    pub id: ExecutionId,
+    /// Its state.
+    pub state: ExecutionState,
+    /// Whether the order call's outcome is unknown (the reconciler resolves it, I3).
+    pub outcome_unknown: bool,
+    /// Why a safety rail refused it (`REJECTED`).
+    pub refusal: Option<Refusal>,
+    /// Why it was not placed (`FAILED`).
+    pub failure: Option<String>,
+}
+
+impl ExecutionSummary {
+    /// What became of it, in words: PLACED, FILLED, REFUSED, NOT_PLACED, ...
+    #[must_use]
+    pub const fn outcome(&self) -> OrderOutcome {
+        OrderOutcome::of(self.state, self.outcome_unknown)
+    }
+
+    /// Why it ended, for a refused or not placed execution: the refusal with its numbers, or
+    /// the failure; `None` otherwise.
+    #[must_use]
+    pub fn reason(&self) -> Option<String> {
+        match (&self.refusal, &self.failure) {
+            (Some(refusal), _) => Some(refusal.to_string()),
+            (None, Some(failure)) => Some(failure.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+impl From<&Execution> for ExecutionSummary {
+    fn from(e: &Execution) -> ExecutionSummary {
+        ExecutionSummary {
+            id: e.id,
+            state: e.state,
+            outcome_unknown: e.outcome_unknown,
+            refusal: e.refusal.clone(),
+            failure: e.failure.clone(),
+        }
+    }
+}
 
 /// A Vigil user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::{
     audit,
     db::{args, Conn},
     error::StoreError,
-    model::{Attribution, AuditEntry, ProposalFilter},
+    model::{Attribution, AuditEntry, ListedProposal, ProposalFilter},
     rows,
     txn_retry::{run_transaction, TxnMode},
     Store,
@@ -156,6 +156,80 @@ impl Store {
             .await
             .map_err(|e| self.classify(e))?;
         found.iter().map(rows::proposal).collect()
+    }
+
+    /// Proposals matching the filter, newest first, each with the summary of its execution
+    /// when it has one (one query: a LEFT JOIN on the execution's unique `(user_id,
+    /// proposal_id)`, I1), so a list shows what became of each proposal, not only that it was
+    /// handed to the executor.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidData`] for a row that does not parse.
+    pub async fn proposal_list_with_outcomes(
+        &self,
+        filter: &ProposalFilter,
+    ) -> Result<Vec<ListedProposal>, StoreError> {
+        let sql = format!(
+            "SELECT {}, {} FROM proposals p LEFT JOIN trade_executions e \
+             ON e.user_id = p.user_id AND e.proposal_id = p.id \
+             WHERE ($1 IS NULL OR p.user_id = $1) AND ($2 IS NULL OR p.status = $2) \
+             ORDER BY p.created_at DESC, p.id DESC LIMIT $3",
+            rows::proposal_columns_of_p(),
+            rows::EXECUTION_SUMMARY_COLUMNS
+        );
+        let mut pooled = self.acquire().await?;
+        let found = pooled
+            .conn()
+            .fetch_all(
+                "proposal_list_with_outcomes",
+                &sql,
+                args![
+                    filter.user.map(|u| u.as_uuid()),
+                    filter.status.map(|s| s.as_str().to_owned()),
+                    rows::limit(filter.limit),
+                ],
+            )
+            .await
+            .map_err(|e| self.classify(e))?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(ListedProposal {
+                    proposal: rows::proposal(row)?,
+                    execution: rows::execution_summary(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The proposal with this id, with the summary of its execution when it has one.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub async fn proposal_get_with_outcome(
+        &self,
+        id: ProposalId,
+    ) -> Result<ListedProposal, StoreError> {
+        let sql = format!(
+            "SELECT {}, {} FROM proposals p LEFT JOIN trade_executions e \
+             ON e.user_id = p.user_id AND e.proposal_id = p.id WHERE p.id = $1",
+            rows::proposal_columns_of_p(),
+            rows::EXECUTION_SUMMARY_COLUMNS
+        );
+        let mut pooled = self.acquire().await?;
+        let row = pooled
+            .conn()
+            .fetch_optional("proposal_get_with_outcome", &sql, args![id.as_uuid()])
+            .await
+            .map_err(|e| self.classify(e))?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "proposal",
+                key: id.to_string(),
+            })?;
+        Ok(ListedProposal {
+            proposal: rows::proposal(&row)?,
+            execution: rows::execution_summary(&row)?,
+        })
     }
 
     /// Approved proposals that have no execution yet and have not expired at `now`, oldest

@@ -13,7 +13,7 @@ use vigil_core::{
 use crate::{
     db::{Arg, Row},
     error::StoreError,
-    model::{ApiToken, AuditEntry, ExecutionEventRecord, Fill, User},
+    model::{ApiToken, AuditEntry, ExecutionEventRecord, ExecutionSummary, Fill, User},
 };
 
 pub(crate) const USER_COLUMNS: &str = "id, name, is_admin, kill_switch, created_at";
@@ -100,6 +100,46 @@ pub(crate) fn proposal(row: &Row) -> Result<Proposal, StoreError> {
         created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
     })
+}
+
+/// The proposal columns qualified by the alias `p` and named as in [`PROPOSAL_COLUMNS`], for a
+/// query that joins proposals with other tables.
+pub(crate) fn proposal_columns_of_p() -> String {
+    PROPOSAL_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .map(|column| format!("p.{column} AS {column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The execution columns a proposal list shows, from the alias `e` of a LEFT JOIN (NULL when
+/// the proposal has no execution); read back by [`execution_summary`].
+pub(crate) const EXECUTION_SUMMARY_COLUMNS: &str = "e.id AS execution_id, \
+     e.state AS execution_state, e.outcome_unknown AS execution_outcome_unknown, \
+     e.refusal AS execution_refusal, e.failure AS execution_failure";
+
+/// The summary of a proposal's execution from [`EXECUTION_SUMMARY_COLUMNS`], or `None` when
+/// the join found none.
+pub(crate) fn execution_summary(row: &Row) -> Result<Option<ExecutionSummary>, StoreError> {
+    let Some(id) = row.opt_uuid("execution_id")? else {
+        return Ok(None);
+    };
+    let refusal = row
+        .opt_json("execution_refusal")?
+        .map(serde_json::from_value::<Refusal>)
+        .transpose()
+        .map_err(|e| StoreError::invalid("trade_executions.refusal", e))?;
+    let outcome_unknown = row.opt_bool("execution_outcome_unknown")?.ok_or_else(|| {
+        StoreError::invalid("trade_executions.outcome_unknown", "NULL for an execution")
+    })?;
+    Ok(Some(ExecutionSummary {
+        id: ExecutionId::from_uuid(id),
+        state: row.parsed("execution_state")?,
+        outcome_unknown,
+        refusal,
+        failure: row.opt_text("execution_failure")?,
+    }))
 }
 
 /// `(source_kind, source_name)` as stored.

@@ -1,9 +1,8 @@
 //! The operator's controls over a user: `vigil policy`, `vigil allowlist`, `vigil kill-switch`.
 //! Every change goes to `audit_log` (who, when, before, after) inside the store.
 
-use std::{process::ExitCode, str::FromStr};
+use std::process::ExitCode;
 
-use rust_decimal::Decimal;
 use serde_json::json;
 use vigil_core::{Market, Notional, ValidationError};
 use vigil_store::{Authority, KillSwitchScope};
@@ -44,9 +43,7 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     let mut notional = |flag: &str, text: &Option<String>| -> Option<Notional> {
         let text = text.as_deref()?;
-        Decimal::from_str(text.trim())
-            .map_err(|_| ValidationError::new(flag, text, "a decimal amount such as 25"))
-            .and_then(|d| Notional::non_negative(flag, d))
+        Notional::parse_non_negative(flag, text)
             .map_err(|e| problems.push(e))
             .ok()
     };

@@ -1,17 +1,23 @@
 //! `vigil proposals create|list|show|approve|reject`.
 //!
 //! `create` validates every flag and the proposal as a whole before writing anything, and
-//! reports all problems at once, each naming its flag.
+//! reports all problems at once, each naming its flag; a market that is not on the user's
+//! allowlist is refused too (exit 2), saying how to allow it.
+//!
+//! `list` and `show` give, for a proposal that has an execution, the execution's outcome
+//! (PLACED, FILLED, REFUSED with the refusal, NOT_PLACED with the reason, …): a proposal's own
+//! status says only that it was handed to the executor.
 
 use std::process::ExitCode;
 
 use chrono::Duration;
 use vigil_core::{
+    guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
-    Clock, Market, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
-    ProposalStatus, Quantity, Side, ValidationError,
+    Clock, ExecutionId, ExecutionState, Market, OrderOutcome, OrderSize, OrderType, Price,
+    Proposal, ProposalId, ProposalSource, ProposalStatus, Quantity, Refusal, Side, ValidationError,
 };
-use vigil_store::{ProposalFilter, StoreError};
+use vigil_store::{ExecutionSummary, ListedProposal, ProposalFilter, StoreError};
 
 use super::{CommandError, Context};
 use crate::{
@@ -46,20 +52,25 @@ pub(crate) async fn run(ctx: &Context, command: ProposalsCommand) -> anyhow::Res
                 Some(name) => Some(ctx.user(&name).await?.id),
                 None => None,
             };
-            let proposals = ctx
+            let listed = ctx
                 .store
-                .proposal_list(&ProposalFilter {
+                .proposal_list_with_outcomes(&ProposalFilter {
                     user,
                     status,
                     limit,
                 })
                 .await?;
             if json.json {
-                output::json(&proposals)?;
-            } else {
-                let rows: Vec<Vec<String>> = proposals
+                let out: Vec<ProposalOut<'_>> = listed
                     .iter()
-                    .map(|p| {
+                    .map(|l| ProposalOut::new(&l.proposal, l.execution.as_ref()))
+                    .collect();
+                output::json(&out)?;
+            } else {
+                let rows: Vec<Vec<String>> = listed
+                    .iter()
+                    .map(|l| {
+                        let p = &l.proposal;
                         vec![
                             p.id.to_string(),
                             p.status.to_string(),
@@ -69,20 +80,22 @@ pub(crate) async fn run(ctx: &Context, command: ProposalsCommand) -> anyhow::Res
                             p.order_type.to_string(),
                             p.source.to_string(),
                             p.expires_at.to_rfc3339(),
+                            outcome_text(l.execution.as_ref()),
                         ]
                     })
                     .collect();
                 output::table(
                     &[
                         "ID", "STATUS", "MARKET", "SIDE", "SIZE", "TYPE", "SOURCE", "EXPIRES",
+                        "OUTCOME",
                     ],
                     &rows,
                 );
             }
         }
         ProposalsCommand::Show { id, json } => {
-            let proposal = get(ctx, &id).await?;
-            print_proposal(&proposal, json.json)?;
+            let listed = get(ctx, &id).await?;
+            print_proposal(&listed.proposal, listed.execution.as_ref(), json.json)?;
         }
         ProposalsCommand::Approve { id, json } => {
             decide(ctx, &id, ProposalAction::Approve, json.json).await?
@@ -167,13 +180,27 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
             .collect();
         CommandError::invalid(&renamed)
     })?;
+    // A proposal for a market the user may not trade could never be executed (I5): refused as
+    // bad input here, before anything is stored. The executor checks the allowlist again.
+    let allowlist = ctx.store.allowlist_list(user.id).await?;
+    check_proposal_market(
+        "--market",
+        &allowlist,
+        &proposal.market,
+        &format!(
+            "allow it first with `vigil allowlist add --user {} {}`",
+            user.name, proposal.market
+        ),
+    )
+    .map_err(|e| CommandError::invalid(&[e]))?;
     ctx.store.proposal_insert(&proposal).await?;
-    print_proposal(&proposal, args.json.json)
+    print_proposal(&proposal, None, args.json.json)
 }
 
-async fn get(ctx: &Context, id: &str) -> anyhow::Result<Proposal> {
+/// The proposal with the summary of its execution, when it has one.
+async fn get(ctx: &Context, id: &str) -> anyhow::Result<ListedProposal> {
     let id = ProposalId::parse(id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]))?;
-    match ctx.store.proposal_get(id).await {
+    match ctx.store.proposal_get_with_outcome(id).await {
         Ok(p) => Ok(p),
         Err(StoreError::NotFound { .. }) => Err(CommandError::NotFound(format!(
             "no proposal {id}; `vigil proposals list` shows them"
@@ -184,7 +211,10 @@ async fn get(ctx: &Context, id: &str) -> anyhow::Result<Proposal> {
 }
 
 async fn decide(ctx: &Context, id: &str, action: ProposalAction, json: bool) -> anyhow::Result<()> {
-    let proposal = get(ctx, id).await?;
+    let ListedProposal {
+        proposal,
+        execution,
+    } = get(ctx, id).await?;
     let now = ctx.clock.now();
     if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
         ctx.store
@@ -231,7 +261,7 @@ async fn decide(ctx: &Context, id: &str, action: ProposalAction, json: bool) -> 
         }
         Err(e) => return Err(e.into()),
     };
-    print_proposal(&updated, json)
+    print_proposal(&updated, execution.as_ref(), json)
 }
 
 fn size_text(size: &OrderSize) -> String {
@@ -241,9 +271,64 @@ fn size_text(size: &OrderSize) -> String {
     }
 }
 
-fn print_proposal(p: &Proposal, json: bool) -> anyhow::Result<()> {
+/// A proposal as `--json` prints it: its own fields, then `outcome` (what became of it:
+/// `PLACED`, `FILLED`, `REFUSED`, `NOT_PLACED`, …, or `null` before it was handed to the
+/// executor), `outcome_reason` (the refusal or the failure, when there is one) and `execution`
+/// (the execution's id, state and the refusal or failure as stored).
+#[derive(serde::Serialize)]
+struct ProposalOut<'a> {
+    #[serde(flatten)]
+    proposal: &'a Proposal,
+    outcome: Option<OrderOutcome>,
+    outcome_reason: Option<String>,
+    execution: Option<ExecutionOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ExecutionOut<'a> {
+    id: ExecutionId,
+    state: ExecutionState,
+    outcome_unknown: bool,
+    refusal: Option<&'a Refusal>,
+    failure: Option<&'a str>,
+}
+
+impl<'a> ProposalOut<'a> {
+    fn new(proposal: &'a Proposal, execution: Option<&'a ExecutionSummary>) -> ProposalOut<'a> {
+        ProposalOut {
+            proposal,
+            outcome: execution.map(ExecutionSummary::outcome),
+            outcome_reason: execution.and_then(ExecutionSummary::reason),
+            execution: execution.map(|e| ExecutionOut {
+                id: e.id,
+                state: e.state,
+                outcome_unknown: e.outcome_unknown,
+                refusal: e.refusal.as_ref(),
+                failure: e.failure.as_deref(),
+            }),
+        }
+    }
+}
+
+/// What became of a proposal, in one cell: `-` before any execution, else the outcome with
+/// the refusal or failure (`REFUSED: cap_per_order: …`).
+fn outcome_text(execution: Option<&ExecutionSummary>) -> String {
+    match execution {
+        None => "-".into(),
+        Some(e) => match e.reason() {
+            Some(reason) => format!("{}: {reason}", e.outcome()),
+            None => e.outcome().to_string(),
+        },
+    }
+}
+
+fn print_proposal(
+    p: &Proposal,
+    execution: Option<&ExecutionSummary>,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        return output::json(p);
+        return output::json(&ProposalOut::new(p, execution));
     }
     output::fields(&[
         ("id", p.id.to_string()),
@@ -261,6 +346,11 @@ fn print_proposal(p: &Proposal, json: bool) -> anyhow::Result<()> {
         ("rationale", p.rationale.clone()),
         ("created_at", p.created_at.to_rfc3339()),
         ("expires_at", p.expires_at.to_rfc3339()),
+        ("outcome", outcome_text(execution)),
+        (
+            "execution",
+            execution.map_or_else(|| "-".into(), |e| format!("{} ({})", e.id, e.state)),
+        ),
     ]);
     Ok(())
 }

@@ -282,19 +282,19 @@ const KEYS: &[Key] = &[
         path: "limits.order_notional_max",
         kind: ValueKind::Amount,
         default: Some("25"),
-        expected: "an amount in the quote currency above 0: the highest per-order cap a user may set without an admin",
+        expected: "an amount in the quote currency above 0: the highest per-order cap a user may set without an admin, a plain decimal of at most 28 decimal places (never rounded)",
     },
     Key {
         path: "limits.daily_notional_max",
         kind: ValueKind::Amount,
         default: Some("250"),
-        expected: "an amount in the quote currency above 0: the highest daily cap a user may set without an admin",
+        expected: "an amount in the quote currency above 0: the highest daily cap a user may set without an admin, a plain decimal of at most 28 decimal places (never rounded)",
     },
     Key {
         path: "limits.llm_daily_budget_usd",
         kind: ValueKind::Amount,
         default: Some("5"),
-        expected: "USD from 0: the highest LLM advisor budget a day a user may set without an admin",
+        expected: "USD from 0: the highest LLM advisor budget a day a user may set without an admin, a plain decimal of at most 28 decimal places (never rounded)",
     },
     Key {
         path: "advisor.base_url",
@@ -318,13 +318,13 @@ const KEYS: &[Key] = &[
         path: "advisor.prompt_usd_per_million",
         kind: ValueKind::Amount,
         default: None,
-        expected: "the model's price in USD per million prompt tokens, e.g. 0.15",
+        expected: "the model's price in USD per million prompt tokens, e.g. 0.15, a plain decimal of at most 28 decimal places (never rounded)",
     },
     Key {
         path: "advisor.completion_usd_per_million",
         kind: ValueKind::Amount,
         default: None,
-        expected: "the model's price in USD per million completion tokens, e.g. 0.60",
+        expected: "the model's price in USD per million completion tokens, e.g. 0.60, a plain decimal of at most 28 decimal places (never rounded)",
     },
     Key {
         path: "log.level",
@@ -513,7 +513,7 @@ impl Config {
         let defaults = vigil_store::PolicyCeilings::default();
         let mut ceiling = |path: &str, positive: bool| {
             parse(&mut problems, take(path), path, |s| {
-                s.parse::<rust_decimal::Decimal>()
+                vigil_core::parse_exact_decimal(path, s, "")
                     .ok()
                     .filter(|d| !d.is_sign_negative() && (!positive || !d.is_zero()))
                     .ok_or(())
@@ -541,7 +541,7 @@ impl Config {
                              value: Option<(String, Source)>,
                              path: &str| match value {
                     Some(v) => parse(problems, Some(v), path, |s| {
-                        s.parse::<rust_decimal::Decimal>()
+                        vigil_core::parse_exact_decimal(path, s, "")
                             .ok()
                             .filter(|d| !d.is_sign_negative())
                             .ok_or(())

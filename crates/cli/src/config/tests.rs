@@ -318,3 +318,19 @@ fn a_sqlite_url_without_a_path_is_refused() {
         assert!(c.is_ok(), "{url}: {:?}", c.err().map(|e| e.to_string()));
     }
 }
+
+/// #18 case 7: a ceiling a decimal cannot hold exactly is refused quoting what was given, never
+/// rounded.
+#[test]
+fn a_ceiling_that_cannot_be_stored_exactly_is_refused() {
+    let typed = "25.00000000000000000000000000001";
+    let err = Config::load(
+        FlagLayer::default(),
+        &env(&[("VIGIL_LIMITS_ORDER_NOTIONAL_MAX", typed)]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("limits.order_notional_max"), "{err}");
+    assert!(err.contains(&format!("got \"{typed}\"")), "{err}");
+    assert!(err.contains("never rounded"), "{err}");
+}

@@ -10,6 +10,9 @@ both_backends!(
     i5_allowlist_add_list_remove,
     proposals_create_list_show_approve_round_trip,
     bad_proposal_input_names_every_field_and_writes_nothing,
+    amounts_that_cannot_be_stored_exactly_exit_2_quoting_the_typed_text,
+    proposals_list_limit_outside_1_to_1000_exits_2_naming_the_flag,
+    i5_a_proposal_for_a_market_off_the_allowlist_exits_2_naming_it,
     unknown_user_is_not_found_and_writes_nothing,
     i4_kill_switch_on_off_status_and_audit,
     policy_set_changes_only_given_fields,
@@ -69,6 +72,8 @@ fn i5_allowlist_add_list_remove(d: &Deployment) {
 
 fn proposals_create_list_show_approve_round_trip(d: &Deployment) {
     d.vigil(&["init", "--user", "alice"]).ok();
+    d.vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR", "ETH-EUR"])
+        .ok();
     let created = d
         .vigil(&[
             "proposals",
@@ -182,6 +187,144 @@ fn bad_proposal_input_names_every_field_and_writes_nothing(d: &Deployment) {
         0,
         "bad input wrote a proposal"
     );
+}
+
+/// The proposals of the deployment, as `proposals list --json` shows them.
+fn proposals(d: &Deployment) -> Vec<serde_json::Value> {
+    d.vigil(&["proposals", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// #18 case 7: an amount a decimal cannot hold exactly exits 2 naming the flag and quoting what
+/// was typed; nothing is stored (it was stored as `10`).
+fn amounts_that_cannot_be_stored_exactly_exit_2_quoting_the_typed_text(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    d.vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR"])
+        .ok();
+    let typed = "10.000000000000000000000000000001";
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            "BTC-EUR",
+            "--side",
+            "buy",
+        ];
+        args.extend(extra);
+        d.vigil(&args)
+    };
+    for (flag, extra) in [
+        ("--amount-quote", vec!["--amount-quote", typed]),
+        ("--amount", vec!["--amount", typed]),
+        (
+            "--limit-price",
+            vec![
+                "--amount",
+                "0.001",
+                "--order-type",
+                "limit",
+                "--limit-price",
+                typed,
+            ],
+        ),
+    ] {
+        let run = create(&extra);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert!(
+            run.stderr
+                .contains(&format!("invalid {flag}: got \"{typed}\"")),
+            "{run:#?}"
+        );
+        assert!(run.stderr.contains("28 decimal places"), "{run:#?}");
+        assert!(run.stderr.contains("nothing was written"), "{run:#?}");
+    }
+    assert!(proposals(d).is_empty(), "a refused proposal was stored");
+    // A cap the same; the policy stays as it was.
+    let before = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    let run = d.vigil(&[
+        "policy",
+        "set",
+        "--user",
+        "alice",
+        "--daily-notional-max",
+        "100.00000000000000000000000000001",
+    ]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("invalid --daily-notional-max: got \"100.00000000000000000000000000001\""),
+        "{run:#?}"
+    );
+    let after = d
+        .vigil(&["policy", "show", "--user", "alice", "--json"])
+        .ok()
+        .json();
+    assert_eq!(before, after);
+}
+
+/// #18 case 9: `proposals list --limit` takes 1 to 1000, the API's bounds for `limit`.
+fn proposals_list_limit_outside_1_to_1000_exits_2_naming_the_flag(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    for bad in ["0", "100000", "1001"] {
+        let run = d.vigil(&["proposals", "list", "--limit", bad]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        assert!(run.stderr.contains("--limit"), "{run:#?}");
+        assert!(run.stderr.contains("from 1 to 1000"), "{run:#?}");
+    }
+    for good in ["1", "1000"] {
+        d.vigil(&["proposals", "list", "--limit", good]).ok();
+    }
+}
+
+/// #18 case 9: a proposal for a market that is not on the user's allowlist (here one no
+/// exchange lists) exits 2 naming the market and how to allow it; nothing is stored.
+fn i5_a_proposal_for_a_market_off_the_allowlist_exits_2_naming_it(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let create = |market: &str| {
+        d.vigil(&[
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            market,
+            "--side",
+            "buy",
+            "--amount-quote",
+            "10",
+        ])
+    };
+    let run = create("FOO-EUR");
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains("invalid --market: got \"FOO-EUR\""),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("the allowlist is empty"), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("`vigil allowlist add --user alice FOO-EUR`"),
+        "{run:#?}"
+    );
+    assert!(proposals(d).is_empty(), "a refused proposal was stored");
+    d.vigil(&["allowlist", "add", "--user", "alice", "BTC-EUR"])
+        .ok();
+    let run = create("FOO-EUR");
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("it holds BTC-EUR"), "{run:#?}");
+    assert!(proposals(d).is_empty(), "a refused proposal was stored");
+    create("BTC-EUR").ok();
+    assert_eq!(proposals(d).len(), 1);
 }
 
 fn unknown_user_is_not_found_and_writes_nothing(d: &Deployment) {

@@ -114,6 +114,7 @@ fn approved(d: &Deployment, extra: &[&str]) -> String {
 }
 
 both_backends!(
+    a_refused_proposal_is_listed_refused_with_its_refusal,
     alerts_test_reports_delivery_and_failure,
     audit_passes_on_a_clean_deployment_and_names_an_order_placed_outside_vigil,
     i1_proposals_revert_dry_run_then_apply_and_refuse_a_placed_one,
@@ -121,6 +122,69 @@ both_backends!(
     policy_set_raise_needs_a_stable_day_or_an_admin_override,
     signoff_passes_on_a_paper_deployment_and_fails_naming_equal_keys,
 );
+
+/// #18 case 14: a proposal the executor refused is listed with what became of it, REFUSED with
+/// the refusal, not only EXECUTED; a placed one PLACED; one never executed with no outcome.
+fn a_refused_proposal_is_listed_refused_with_its_refusal(d: &Deployment) {
+    let sim = SimThread::start_with(vigil_sim::SimConfig::demo(8).with_flat_prices());
+    let env = env(&sim, None);
+    ready(d);
+    // Over the per-order cap of 25 EUR: the executor's rail refuses it.
+    let refused = approved(d, &["--amount-quote", "30"]);
+    let run = d.vigil_env(&["execute", "--proposal", &refused], &with(&env));
+    assert_eq!(run.code, 7, "{run:#?}");
+    let placed = approved(d, &[]);
+    d.vigil_env(&["execute", "--proposal", &placed], &with(&env))
+        .ok();
+    let listed = d.vigil(&["proposals", "list", "--json"]).ok().json();
+    let find = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let shown = find(&refused);
+    assert_eq!(shown["outcome"], "REFUSED", "{shown}");
+    assert!(
+        shown["outcome_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cap_per_order"),
+        "{shown}"
+    );
+    assert_eq!(shown["execution"]["state"], "REJECTED", "{shown}");
+    assert_eq!(
+        shown["execution"]["refusal"]["code"], "cap_per_order",
+        "{shown}"
+    );
+    assert_eq!(find(&placed)["outcome"], "PLACED");
+    // The table says it in words, and `show` the same.
+    let table = d.vigil(&["proposals", "list"]).ok().stdout;
+    let row = table.lines().find(|l| l.starts_with(&refused)).unwrap();
+    assert!(row.contains("REFUSED: cap_per_order"), "{table}");
+    let one = d.vigil(&["proposals", "show", &refused]).ok().stdout;
+    assert!(one.contains("REFUSED: cap_per_order"), "{one}");
+    let fresh = d
+        .vigil(&[
+            "proposals",
+            "create",
+            "--user",
+            "alice",
+            "--market",
+            "BTC-EUR",
+            "--side",
+            "buy",
+            "--amount-quote",
+            "5",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(fresh["outcome"], serde_json::Value::Null, "{fresh}");
+}
 
 fn alerts_test_reports_delivery_and_failure(d: &Deployment) {
     d.vigil(&["init"]).ok();

@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, str::FromStr};
 
 use chrono::Duration;
-use rust_decimal::Decimal;
+
 use serde_json::{Map, Value};
 use vigil_core::{Market, Notional, Side};
 
@@ -101,13 +101,13 @@ fn read_one(item: &Value, rules: &AnswerRules<'_>) -> Result<Signal, String> {
     let side_text = text(item, "side")?;
     let side = Side::from_str(side_text).map_err(|_| format!("unknown side {side_text:?}"))?;
     let amount = match item.get("amount_quote") {
-        Some(Value::String(s)) => Decimal::from_str(s.trim()).ok(),
+        Some(Value::String(s)) => vigil_core::parse_exact_decimal("amount_quote", s, "").ok(),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            Decimal::from_str(&n.to_string()).ok()
+            vigil_core::parse_exact_decimal("amount_quote", &n.to_string(), "").ok()
         }
         _ => None,
     }
-    .ok_or("amount_quote is not a decimal string")?;
+    .ok_or("amount_quote is not a decimal string that fits exactly")?;
     let amount_quote = Notional::positive("amount_quote", amount)
         .map_err(|_| format!("amount_quote {amount} is not greater than zero"))?;
     if amount_quote > rules.order_cap {

@@ -6,7 +6,7 @@
 //! decimals are JSON strings (`"10.50"`) or integers; a JSON number with a fraction is refused,
 //! because it would have passed through binary floating point on the way in.
 
-use std::{collections::BTreeSet, str::FromStr};
+use std::collections::BTreeSet;
 
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -68,8 +68,10 @@ impl<'a> ParamReader<'a> {
     fn decimal_value(&mut self, name: &'static str, expected: &str) -> Option<Decimal> {
         let value = self.get(name)?;
         let parsed = match value {
-            Value::String(text) => Decimal::from_str(text.trim()).ok(),
-            Value::Number(n) if n.is_i64() || n.is_u64() => Decimal::from_str(&n.to_string()).ok(),
+            Value::String(text) => vigil_core::parse_exact_decimal(name, text, expected).ok(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                vigil_core::parse_exact_decimal(name, &n.to_string(), expected).ok()
+            }
             _ => None,
         };
         if parsed.is_none() {

@@ -16,12 +16,9 @@ pub(crate) mod users;
 
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vigil_store::LIST_LIMIT_MAX;
+use vigil_store::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 
 use crate::{error::ApiError, extract::QueryParams};
-
-/// The page size when `limit` is not given.
-pub(crate) const LIST_LIMIT_DEFAULT: u32 = 100;
 
 /// Reads `limit` (1 to [`LIST_LIMIT_MAX`], default [`LIST_LIMIT_DEFAULT`]).
 pub(crate) fn take_limit(query: &mut QueryParams) -> Result<u32, ApiError> {

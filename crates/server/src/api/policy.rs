@@ -2,10 +2,9 @@
 //! validates it and records before and after in `audit_log` in the same transaction (I11).
 
 use axum::{extract::State, Json};
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vigil_core::{Notional, Policy, ValidationError};
+use vigil_core::{Notional, Policy};
 use vigil_store::{Authority, PolicyLimits};
 
 use super::check_reason;
@@ -48,18 +47,13 @@ impl PolicyRequest {
         let daily = Notional::parse_positive("daily_notional_max", &self.daily_notional_max)
             .map_err(|e| problems.push(e))
             .ok();
-        let budget = self
-            .llm_daily_budget
-            .trim()
-            .parse::<Decimal>()
-            .map_err(|_| {
-                problems.push(ValidationError::new(
-                    "llm_daily_budget",
-                    &self.llm_daily_budget,
-                    "a decimal amount of USD such as \"1\" or \"0.50\"",
-                ))
-            })
-            .ok();
+        let budget = vigil_core::parse_exact_decimal(
+            "llm_daily_budget",
+            &self.llm_daily_budget,
+            "a decimal amount of USD such as \"1\" or \"0.50\"",
+        )
+        .map_err(|e| problems.push(e))
+        .ok();
         let (Some(order_notional_max), Some(daily_notional_max), Some(llm_daily_budget), true) =
             (order, daily, budget, problems.is_empty())
         else {

@@ -1,18 +1,20 @@
 //! `/api/v1/proposals`: list, create, show, approve, reject (and execute, in `execute.rs`).
 //!
 //! A proposal created through the API is the caller's, from `person:<caller's name>`, and
-//! starts `PENDING`; it becomes an order only through execute, after approval.
+//! starts `PENDING`; it becomes an order only through execute, after approval. Its market must
+//! be on the caller's allowlist when it is created (422 otherwise); the executor checks again.
 
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::Duration;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vigil_core::{
+    guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
     Market, Notional, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
     ProposalStatus, Quantity, Side, ValidationError,
 };
-use vigil_store::ProposalFilter;
+use vigil_store::{ListedProposal, ProposalFilter};
 
 use super::{check_reason, take_limit, ReasonBody};
 use crate::{
@@ -148,7 +150,23 @@ pub(crate) async fn owned_proposal(
     }
 }
 
-/// Lists the caller's proposals, newest first.
+/// The caller's proposal with the summary of its execution, or 404 (also when it is another
+/// user's).
+async fn owned_listed_proposal(
+    state: &ApiState,
+    caller: &Caller,
+    id: ProposalId,
+) -> Result<ListedProposal, ApiError> {
+    match state.store().proposal_get_with_outcome(id).await {
+        Ok(listed) if listed.proposal.user_id == caller.id() => Ok(listed),
+        Ok(_) | Err(vigil_store::StoreError::NotFound { .. }) => {
+            Err(ApiError::not_found("proposal", id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists the caller's proposals, newest first, each with what became of it (`outcome`).
 #[utoipa::path(
     get, path = "/api/v1/proposals", tag = "proposals",
     params(
@@ -178,7 +196,7 @@ pub(crate) async fn list_proposals(
         status,
         limit,
     };
-    let found = state.store().proposal_list(&filter).await?;
+    let found = state.store().proposal_list_with_outcomes(&filter).await?;
     Ok(Json(found.iter().map(ProposalView::from).collect()))
 }
 
@@ -190,7 +208,7 @@ pub(crate) async fn list_proposals(
         (status = 201, description = "Created", body = ProposalView),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or the market is not on the caller's allowlist (field `market`)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -202,12 +220,27 @@ pub(crate) async fn create_proposal(
     // At the store's precision, so this answer equals every later read of the proposal.
     let now = vigil_store::to_stored_precision(state.now());
     let proposal = body.into_proposal(&caller, now)?;
+    // A proposal for a market the caller may not trade could never be executed (I5): refused
+    // as a bad field before anything is stored. The executor checks the allowlist again.
+    let allowlist = state.store().allowlist_list(caller.id()).await?;
+    check_proposal_market(
+        "market",
+        &allowlist,
+        &proposal.market,
+        &format!(
+            "allow it first with POST /api/v1/allowlist {{\"market\": \"{}\"}}",
+            proposal.market
+        ),
+    )?;
     state.store().proposal_insert(&proposal).await?;
     tracing::info!(proposal_id = %proposal.id, user = %caller.user.name, "proposal created through the API");
-    Ok((StatusCode::CREATED, Json(ProposalView::from(&proposal))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProposalView::new(&proposal, None)),
+    ))
 }
 
-/// Shows one of the caller's proposals.
+/// Shows one of the caller's proposals, with what became of it (`outcome`).
 #[utoipa::path(
     get, path = "/api/v1/proposals/{proposal_id}", tag = "proposals",
     params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
@@ -223,8 +256,8 @@ pub(crate) async fn get_proposal(
     caller: Caller,
     PathSegment(id): PathSegment,
 ) -> Result<Json<ProposalView>, ApiError> {
-    let proposal = owned_proposal(&state, &caller, proposal_id(&id)?).await?;
-    Ok(Json(ProposalView::from(&proposal)))
+    let listed = owned_listed_proposal(&state, &caller, proposal_id(&id)?).await?;
+    Ok(Json(ProposalView::from(&listed)))
 }
 
 /// Approves or rejects a PENDING proposal of the caller, audited. An expired one is marked
@@ -237,7 +270,10 @@ async fn decide(
     reason: Option<String>,
 ) -> Result<ProposalView, ApiError> {
     let reason = check_reason(reason)?;
-    let proposal = owned_proposal(state, caller, proposal_id(segment)?).await?;
+    let ListedProposal {
+        proposal,
+        execution,
+    } = owned_listed_proposal(state, caller, proposal_id(segment)?).await?;
     let now = state.now();
     if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
         state
@@ -278,7 +314,7 @@ async fn decide(
             Some(&caller.attribution(now, reason)),
         )
         .await?;
-    Ok(ProposalView::from(&updated))
+    Ok(ProposalView::new(&updated, execution.as_ref()))
 }
 
 /// Approves one of the caller's PENDING proposals (audited).

@@ -273,13 +273,16 @@ impl TestApp {
             .await
     }
 
-    /// A PENDING market buy of `eur` EUR on `market`, through the API.
+    /// A PENDING market buy of `eur` EUR on `market`, through the API, after putting the market
+    /// on the account's allowlist as a user must (a proposal for a market off the allowlist is
+    /// refused at creation).
     pub(crate) async fn create_proposal(
         &self,
         account: &Account,
         market: &str,
         eur: &str,
     ) -> ProposalView {
+        self.allow(account, market).await;
         self.post(
             account,
             "/api/v1/proposals",

@@ -49,6 +49,8 @@ async fn every_route_refuses_another_users_resources(app: &TestApp) {
         .expect(201)
         .json();
     let job_id = job["id"].as_str().unwrap().to_owned();
+    // Bob's own proposal in the walk needs its market on Bob's allowlist.
+    app.allow(&bob, "ETH-EUR").await;
     let alice_policy: PolicyView = app.get(&alice, "/api/v1/policy").await.parse();
     let alice_ids = [
         proposal.id.to_string(),

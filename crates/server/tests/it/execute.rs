@@ -13,7 +13,7 @@ use serde_json::json;
 use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig};
-use vigil_server::{ApiDeps, ExecuteView};
+use vigil_server::{views::ProposalView, ApiDeps, ExecuteView};
 use vigil_testkit::sim::{FaultKind, FaultPlan, FaultRule, SpawnedSim};
 
 use crate::app::{Account, TestApp};
@@ -172,9 +172,18 @@ async fn i4_i5_refusals_are_answered_with_their_reason_and_no_order(
     sim: &SpawnedSim,
 ) {
     let alice = trader(app).await;
-    // I5: a market not on the allowlist: claimed, then REJECTED with the reason.
+    // I5: a market taken off the allowlist after the proposal was created (creation refuses
+    // one that is not on it): claimed, then REJECTED with the reason.
     let eth = app.create_proposal(&alice, "ETH-EUR", "10").await;
     app.approve(&alice, eth.id).await;
+    app.send(
+        reqwest::Method::DELETE,
+        "/api/v1/allowlist/ETH-EUR",
+        Some(&alice.token),
+        None,
+    )
+    .await
+    .expect(200);
     let (status, refused) = execute(app, &alice, eth.id).await;
     assert_eq!(status, 200);
     assert_eq!(refused.outcome, "refused");
@@ -217,6 +226,54 @@ async fn i4_i5_refusals_are_answered_with_their_reason_and_no_order(
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
+}
+
+/// #18 case 14: a proposal the executor refused is listed (and shown) with what became of it,
+/// REFUSED with the refusal, not only as EXECUTED; a placed one as PLACED; one not yet handed
+/// to the executor with no outcome.
+async fn a_refused_proposal_is_listed_refused_with_its_refusal(app: &TestApp, sim: &SpawnedSim) {
+    let alice = trader(app).await;
+    let placed = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    app.approve(&alice, placed.id).await;
+    // Over the per-order cap of 25 EUR: the executor's rail refuses it.
+    let refused = app.create_proposal(&alice, "BTC-EUR", "30").await;
+    app.approve(&alice, refused.id).await;
+    let pending = app.create_proposal(&alice, "BTC-EUR", "10").await;
+    assert_eq!(execute(app, &alice, placed.id).await.1.outcome, "placed");
+    let (_, answer) = execute(app, &alice, refused.id).await;
+    assert_eq!(answer.outcome, "refused", "{answer:?}");
+    let execution_id = answer.execution.as_ref().unwrap().id;
+
+    let listed: Vec<ProposalView> = app
+        .get(&alice, "/api/v1/proposals")
+        .await
+        .expect(200)
+        .parse();
+    let find = |id: uuid::Uuid| listed.iter().find(|p| p.id == id).unwrap().clone();
+    let shown_refused = find(refused.id);
+    assert_eq!(
+        shown_refused.outcome.as_deref(),
+        Some("REFUSED"),
+        "{shown_refused:?}"
+    );
+    let reason = shown_refused.outcome_reason.as_deref().unwrap();
+    assert!(reason.starts_with("cap_per_order"), "{reason}");
+    let execution = shown_refused.execution.as_ref().unwrap();
+    assert_eq!(execution.id, execution_id);
+    assert_eq!(execution.state, "REJECTED");
+    assert_eq!(execution.refusal.as_ref().unwrap().code, "cap_per_order");
+    assert_eq!(find(placed.id).outcome.as_deref(), Some("PLACED"));
+    let shown_pending = find(pending.id);
+    assert_eq!(shown_pending.outcome, None);
+    assert!(shown_pending.execution.is_none());
+    // One proposal shows the same as the list.
+    let one: ProposalView = app
+        .get(&alice, &format!("/api/v1/proposals/{}", refused.id))
+        .await
+        .expect(200)
+        .parse();
+    assert_eq!(one, shown_refused);
+    assert_eq!(sim.handle.order_log().len(), 1);
 }
 
 async fn another_users_proposal_is_404_and_places_nothing(app: &TestApp, sim: &SpawnedSim) {
@@ -329,6 +386,7 @@ execute_tests!(
     i1_execute_places_one_order_and_a_retry_answers_the_same_execution,
     i1_concurrent_executes_through_the_api_place_one_order,
     i4_i5_refusals_are_answered_with_their_reason_and_no_order,
+    a_refused_proposal_is_listed_refused_with_its_refusal,
     another_users_proposal_is_404_and_places_nothing,
     a_client_that_disconnects_mid_order_does_not_stop_the_execution,
 );

@@ -26,6 +26,7 @@ async fn audit(app: &TestApp, action: &str) -> Vec<AuditEntry> {
 
 async fn proposals_create_list_show_approve_reject(app: &TestApp) {
     let alice = app.account("alice", false).await;
+    app.allow(&alice, "BTC-EUR").await;
     let limit_order: ProposalView = app
         .post(
             &alice,
@@ -100,6 +101,81 @@ async fn proposals_create_list_show_approve_reject(app: &TestApp) {
         .await
         .expect_error(409, "proposal_state_conflict");
     assert!(again["message"].as_str().unwrap().contains("REJECTED"));
+}
+
+/// #18 case 7: an amount a decimal cannot hold exactly is refused with 422 naming the field and
+/// quoting what was sent, never rounded (it was stored as `10` and answered 201).
+async fn amounts_that_cannot_be_stored_exactly_are_refused_naming_the_field(app: &TestApp) {
+    let alice = app.account("alice", false).await;
+    app.allow(&alice, "BTC-EUR").await;
+    let typed = "10.000000000000000000000000000001";
+    for (field, body) in [
+        (
+            "amount_quote",
+            json!({"market": "BTC-EUR", "side": "buy", "amount_quote": typed}),
+        ),
+        (
+            "amount",
+            json!({"market": "BTC-EUR", "side": "buy", "amount": typed}),
+        ),
+        (
+            "limit_price",
+            json!({"market": "BTC-EUR", "side": "buy", "order_type": "limit", "amount": "0.001",
+                   "limit_price": typed}),
+        ),
+    ] {
+        let error = app
+            .post(&alice, "/api/v1/proposals", body)
+            .await
+            .expect_error(422, "invalid_field");
+        assert_eq!(error["field"], field, "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(typed), "{message}");
+        assert!(message.contains("28 decimal places"), "{message}");
+    }
+    let listed: Vec<ProposalView> = app.get(&alice, "/api/v1/proposals").await.parse();
+    assert!(
+        listed.is_empty(),
+        "a refused proposal was stored: {listed:?}"
+    );
+    // The policy's money the same.
+    let error = app
+        .put(
+            &alice,
+            "/api/v1/policy",
+            json!({"trading_enabled": false, "order_notional_max": "20", "daily_notional_max": "60",
+                   "cooldown_minutes": 10, "anti_flip_minutes": 30, "auto_approve": false,
+                   "llm_daily_budget": "0.0000000000000000000000000000001"}),
+        )
+        .await
+        .expect_error(422, "invalid_field");
+    assert_eq!(error["field"], "llm_daily_budget", "{error}");
+    assert!(audit(app, "policy.set").await.is_empty());
+}
+
+/// #18 case 9: a proposal for a market the caller may not trade (here one no exchange lists) is
+/// refused with 422 naming the market and saying how to allow it; nothing is stored.
+async fn i5_a_proposal_for_a_market_off_the_allowlist_is_refused_naming_it(app: &TestApp) {
+    let alice = app.account("alice", false).await;
+    app.allow(&alice, "BTC-EUR").await;
+    let error = app
+        .post(
+            &alice,
+            "/api/v1/proposals",
+            json!({"market": "FOO-EUR", "side": "buy", "amount_quote": "10"}),
+        )
+        .await
+        .expect_error(422, "invalid_field");
+    assert_eq!(error["field"], "market", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("\"FOO-EUR\""), "{message}");
+    assert!(message.contains("allowlist"), "{message}");
+    assert!(message.contains("POST /api/v1/allowlist"), "{message}");
+    let listed: Vec<ProposalView> = app.get(&alice, "/api/v1/proposals").await.parse();
+    assert!(
+        listed.is_empty(),
+        "a refused proposal was stored: {listed:?}"
+    );
 }
 
 async fn an_expired_proposal_cannot_be_approved(app: &TestApp) {
@@ -543,6 +619,8 @@ async fn jobs_create_list_pause_resume_remove(app: &TestApp) {
 
 server_tests!(
     proposals_create_list_show_approve_reject,
+    amounts_that_cannot_be_stored_exactly_are_refused_naming_the_field,
+    i5_a_proposal_for_a_market_off_the_allowlist_is_refused_naming_it,
     an_expired_proposal_cannot_be_approved,
     executions_list_and_show_history,
     policy_read_and_change_is_audited,
