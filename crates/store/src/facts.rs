@@ -20,7 +20,7 @@ use crate::{
     db::{args, Conn},
     error::StoreError,
     model::KillSwitches,
-    rows, users,
+    policy, rows, users,
 };
 
 /// An execution of this user that may hold funds on the exchange right now (`SUBMITTING` or
@@ -217,7 +217,7 @@ pub(crate) async fn read(
 ) -> Result<UserFacts, StoreError> {
     let queries = FactQueries::new();
     let kill_switches = users::kill_switches_read(conn, user).await?;
-    let policy = users::policy_read(conn, user).await?;
+    let policy = policy::policy_read(conn, user).await?;
     let allowlist = users::allowlist_read(conn, user).await?;
     let exclude = exclude.map(|e| e.as_uuid());
     let market_text = market.to_string();

@@ -37,6 +37,7 @@ mod db;
 mod deployment;
 mod executions;
 mod llm_usage;
+mod policy;
 mod proposals;
 mod rows;
 mod scan_jobs;

@@ -22,7 +22,7 @@ use vigil_core::{Timestamp, UserId, ValidationError};
 use crate::{
     db::{args, Conn, Row},
     error::StoreError,
-    rows, users, Store,
+    rows, Store,
 };
 
 /// The longest model name stored.
@@ -280,7 +280,9 @@ impl Store {
                 let r = row.clone();
                 Box::pin(async move {
                     let mut conn = txn.conn();
-                    let budget = users::policy_read(&mut conn, user).await?.llm_daily_budget;
+                    let budget = crate::policy::policy_read(&mut conn, user)
+                        .await?
+                        .llm_daily_budget;
                     let spent = day_spent(&mut conn, user, r.at).await?;
                     if spent + r.reserved_cost > budget {
                         return Ok(Err(BudgetExhausted {

@@ -33,7 +33,8 @@ use crate::{
 };
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScanRunOutcome {
     /// The strategy proposed at least one trade.
     Proposed,
@@ -73,7 +74,7 @@ impl ScanRunOutcome {
 }
 
 /// One recorded run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ScanJobRun {
     /// Its id.
     pub id: Uuid,
@@ -230,7 +231,7 @@ async fn store_proposals(
     if proposals.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let policy = users::policy_read(conn, user).await?;
+    let policy = crate::policy::policy_read(conn, user).await?;
     let allowlist: BTreeSet<Market> = users::allowlist_read(conn, user).await?;
     let mut stored = Vec::with_capacity(proposals.len());
     let mut waiting = Vec::new();
