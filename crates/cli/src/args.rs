@@ -410,8 +410,8 @@ pub(crate) enum ExecutionsCommand {
         /// Only executions in this state (CLAIMED, SUBMITTING, SUBMITTED, FILLED, …).
         #[arg(long)]
         state: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 100)]
+        /// At most this many, newest first (1 to 1000, as the API's `limit`).
+        #[arg(long, value_name = "N", default_value_t = vigil_store::LIST_LIMIT_DEFAULT, value_parser = list_limit)]
         limit: u32,
         #[command(flatten)]
         json: JsonFlag,
@@ -508,20 +508,39 @@ pub(crate) enum JobsCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Show a job and its recent runs (proposed, no_signal, failed or skipped, with why).
+    Show {
+        /// The job id.
+        id: String,
+        /// How many of its latest runs to show (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = list_limit)]
+        runs: u32,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Pause a job (it keeps its schedule but is not run).
     Pause {
         /// The job id.
         id: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Resume a paused job.
     Resume {
         /// The job id.
         id: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Remove a job.
     Remove {
         /// The job id.
         id: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 

@@ -199,9 +199,14 @@ impl AlertsSettings {
             |s| number(s, 100, 60_000).map(Duration::from_millis),
         )
         .unwrap_or(defaults.attempt_timeout);
+        let deadline_given = take("alerts.delivery_deadline_seconds");
+        // The cross-field rule below blames the deadline: where it came from, if anywhere.
+        let deadline_source = deadline_given
+            .as_ref()
+            .map_or(Source::Default, |(_, source)| source.clone());
         let delivery_deadline = parse(
             problems,
-            take("alerts.delivery_deadline_seconds"),
+            deadline_given,
             "alerts.delivery_deadline_seconds",
             |s| number(s, 1, 600).map(Duration::from_secs),
         )
@@ -230,7 +235,7 @@ impl AlertsSettings {
             {
                 problems.push(ConfigProblem {
                     key: e.field,
-                    source: Source::Default,
+                    source: deadline_source.clone(),
                     message: format!("got {}, expected {}", e.value, e.expected),
                 });
             }

@@ -1,4 +1,4 @@
-//! `vigil jobs add|list|pause|resume|remove`: scan jobs, validated against their strategy before
+//! `vigil jobs add|list|show|pause|resume|remove`: scan jobs (`show` with the job's recent runs), validated against their strategy before
 //! they are stored (every parameter problem named at once).
 
 use std::process::ExitCode;
@@ -117,18 +117,61 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
                 );
             }
         }
-        JobsCommand::Pause { id } => {
+        JobsCommand::Show { id, runs, json } => {
+            let job_id = parse_id(&id)?;
             let job = ctx
                 .store
-                .scan_job_pause(parse_id(&id)?, &ctx.attribution(None))
+                .scan_job_get(job_id)
+                .await
+                .map_err(not_found(&id))?;
+            let runs = ctx.store.scan_job_runs_list(job_id, runs).await?;
+            if json.json {
+                output::json(&serde_json::json!({ "job": job, "runs": runs }))?;
+            } else {
+                crate::out!(
+                    "job {}: {} on {} every {} s, {}; next run {}\nparams: {}",
+                    job.id,
+                    job.strategy,
+                    markets_text(&job),
+                    job.interval_seconds,
+                    if job.paused { "paused" } else { "active" },
+                    job.next_run_at.to_rfc3339(),
+                    job.params
+                );
+                if runs.is_empty() {
+                    crate::out!("runs: (none yet)");
+                } else {
+                    let rows: Vec<Vec<String>> = runs
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.started_at.to_rfc3339(),
+                                r.outcome.as_str().to_owned(),
+                                r.proposals.to_string(),
+                                r.worker.clone(),
+                                r.detail.clone().unwrap_or_default(),
+                            ]
+                        })
+                        .collect();
+                    output::table(
+                        &["STARTED", "OUTCOME", "PROPOSALS", "WORKER", "DETAIL"],
+                        &rows,
+                    );
+                }
+            }
+        }
+        JobsCommand::Pause { id, reason } => {
+            let job = ctx
+                .store
+                .scan_job_pause(parse_id(&id)?, &ctx.attribution(reason.as_deref()))
                 .await
                 .map_err(not_found(&id))?;
             crate::out!("job {} paused", job.id);
         }
-        JobsCommand::Resume { id } => {
+        JobsCommand::Resume { id, reason } => {
             let job = ctx
                 .store
-                .scan_job_resume(parse_id(&id)?, &ctx.attribution(None))
+                .scan_job_resume(parse_id(&id)?, &ctx.attribution(reason.as_deref()))
                 .await
                 .map_err(not_found(&id))?;
             crate::out!(
@@ -137,10 +180,10 @@ pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<E
                 job.next_run_at.to_rfc3339()
             );
         }
-        JobsCommand::Remove { id } => {
+        JobsCommand::Remove { id, reason } => {
             let job = ctx
                 .store
-                .scan_job_remove(parse_id(&id)?, &ctx.attribution(None))
+                .scan_job_remove(parse_id(&id)?, &ctx.attribution(reason.as_deref()))
                 .await
                 .map_err(not_found(&id))?;
             crate::out!("job {} removed", job.id);

@@ -334,3 +334,32 @@ fn a_ceiling_that_cannot_be_stored_exactly_is_refused() {
     assert!(err.contains(&format!("got \"{typed}\"")), "{err}");
     assert!(err.contains("never rounded"), "{err}");
 }
+
+/// #18 case 15: a delivery deadline shorter than one attempt's timeout is blamed on where the
+/// deadline came from, never on "the default".
+#[test]
+fn a_deadline_shorter_than_an_attempt_names_where_it_was_set() {
+    let err = Config::load(
+        FlagLayer::default(),
+        &env(&[
+            ("VIGIL_ALERTS_DELIVERY_DEADLINE_SECONDS", "3"),
+            ("VIGIL_ALERTS_ATTEMPT_TIMEOUT_MS", "5000"),
+        ]),
+    )
+    .unwrap_err();
+    let problem = err
+        .problems
+        .iter()
+        .find(|p| p.key == "alerts.delivery_deadline_seconds")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        problem.source,
+        Source::Env("VIGIL_ALERTS_DELIVERY_DEADLINE_SECONDS".into()),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("environment variable VIGIL_ALERTS_DELIVERY_DEADLINE_SECONDS"),
+        "{err}"
+    );
+}

@@ -215,6 +215,7 @@ fn cases() -> Vec<Case> {
             &["jobs", "list", "--user", "bad name!"],
             "--user",
         ),
+        case("jobs show", &["jobs", "show", "not-an-id"], "ID"),
         case("jobs pause", &["jobs", "pause", "not-an-id"], "ID"),
         case("jobs resume", &["jobs", "resume", "not-an-id"], "ID"),
         case("jobs remove", &["jobs", "remove", "not-an-id"], "ID"),

@@ -11,7 +11,7 @@ both_backends!(
     proposals_create_list_show_approve_round_trip,
     bad_proposal_input_names_every_field_and_writes_nothing,
     amounts_that_cannot_be_stored_exactly_exit_2_quoting_the_typed_text,
-    proposals_list_limit_outside_1_to_1000_exits_2_naming_the_flag,
+    a_list_limit_outside_1_to_1000_exits_2_naming_the_flag,
     i5_a_proposal_for_a_market_off_the_allowlist_exits_2_naming_it,
     unknown_user_is_not_found_and_writes_nothing,
     i4_kill_switch_on_off_status_and_audit,
@@ -273,16 +273,20 @@ fn amounts_that_cannot_be_stored_exactly_exit_2_quoting_the_typed_text(d: &Deplo
 }
 
 /// #18 case 9: `proposals list --limit` takes 1 to 1000, the API's bounds for `limit`.
-fn proposals_list_limit_outside_1_to_1000_exits_2_naming_the_flag(d: &Deployment) {
+fn a_list_limit_outside_1_to_1000_exits_2_naming_the_flag(d: &Deployment) {
     d.vigil(&["init", "--user", "alice"]).ok();
-    for bad in ["0", "100000", "1001"] {
-        let run = d.vigil(&["proposals", "list", "--limit", bad]);
-        assert_eq!(run.code, 2, "{run:#?}");
+    for (list, bad) in ["proposals", "executions"]
+        .into_iter()
+        .flat_map(|list| ["0", "100000", "1001"].map(|bad| (list, bad)))
+    {
+        let run = d.vigil(&[list, "list", "--limit", bad]);
+        assert_eq!(run.code, 2, "{list}: {run:#?}");
         assert!(run.stderr.contains("--limit"), "{run:#?}");
         assert!(run.stderr.contains("from 1 to 1000"), "{run:#?}");
     }
     for good in ["1", "1000"] {
         d.vigil(&["proposals", "list", "--limit", good]).ok();
+        d.vigil(&["executions", "list", "--limit", good]).ok();
     }
 }
 

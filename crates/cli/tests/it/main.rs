@@ -17,6 +17,7 @@ mod bad_input;
 mod cli_args;
 mod commands;
 mod crash;
+mod docs_examples;
 mod operator;
 mod service;
 mod support;

@@ -12,6 +12,8 @@ use std::{
 
 use serde_json::Value;
 
+use vigil_store::{AuditFilter, RunReport, ScanRunOutcome, Store, StoreOptions};
+
 use crate::support::{both_backends, Deployment, SimThread};
 
 /// A webhook receiver on its own thread (the tests block on `vigil` processes): records each
@@ -115,6 +117,7 @@ fn approved(d: &Deployment, extra: &[&str]) -> String {
 
 both_backends!(
     a_refused_proposal_is_listed_refused_with_its_refusal,
+    jobs_show_lists_recent_runs_and_pause_records_its_reason,
     alerts_test_reports_delivery_and_failure,
     audit_passes_on_a_clean_deployment_and_names_an_order_placed_outside_vigil,
     i1_proposals_revert_dry_run_then_apply_and_refuse_a_placed_one,
@@ -550,4 +553,112 @@ fn signoff_passes_on_a_paper_deployment_and_fails_naming_equal_keys(d: &Deployme
         .collect();
     assert_eq!(failed, ["keys"], "{run:#?}");
     assert!(!run.stdout.contains(vigil_sim::DEMO_TRADE_SECRET));
+}
+
+/// #18 case 15: `vigil jobs show` shows a job with its recent runs (a `no_signal` run with its
+/// detail included), and `jobs pause --reason` records the reason in the audit log.
+fn jobs_show_lists_recent_runs_and_pause_records_its_reason(d: &Deployment) {
+    d.vigil(&["init", "--user", "alice"]).ok();
+    let job = d
+        .vigil(&[
+            "jobs",
+            "add",
+            "--user",
+            "alice",
+            "--strategy",
+            "sma_cross",
+            "--market",
+            "BTC-EUR",
+            "--interval-seconds",
+            "900",
+            "--params",
+            r#"{"amount_quote": "10"}"#,
+            "--json",
+        ])
+        .ok()
+        .json();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let shown = d.vigil(&["jobs", "show", &id]).ok();
+    assert!(shown.stdout.contains("runs: (none yet)"), "{shown:#?}");
+
+    // One run, recorded as a worker records it: leased, then finished without a signal.
+    let url = d.database_url.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+                let now =
+                    vigil_core::Clock::now(&vigil_core::SystemClock) + chrono::Duration::seconds(1);
+                let leased = store
+                    .scan_job_lease("test-worker", now, chrono::Duration::minutes(5), 1)
+                    .await
+                    .unwrap()
+                    .remove(0);
+                let report = RunReport {
+                    outcome: ScanRunOutcome::NoSignal,
+                    detail: Some("fast SMA below slow SMA, no crossing".into()),
+                    started_at: now,
+                    proposals: Vec::new(),
+                    next_run_at: now + chrono::Duration::minutes(15),
+                };
+                store
+                    .scan_job_run_finish(&leased, report, now)
+                    .await
+                    .unwrap();
+                store.close().await;
+            });
+    })
+    .join()
+    .unwrap();
+
+    let shown = d.vigil(&["jobs", "show", &id]).ok();
+    assert!(
+        shown.stdout.contains("no_signal")
+            && shown
+                .stdout
+                .contains("fast SMA below slow SMA, no crossing")
+            && shown.stdout.contains("test-worker"),
+        "{shown:#?}"
+    );
+    let shown = d
+        .vigil(&["jobs", "show", &id, "--runs", "5", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["job"]["id"], id.as_str());
+    assert_eq!(shown["runs"][0]["outcome"], "no_signal", "{shown}");
+    assert_eq!(shown["runs"].as_array().unwrap().len(), 1, "{shown}");
+
+    d.vigil(&["jobs", "pause", &id, "--reason", "volatile week"])
+        .ok();
+    let url = d.database_url.clone();
+    let target = format!("scan_job:{id}");
+    let reasons = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+                let entries = store
+                    .audit_list(&AuditFilter {
+                        target: Some(target),
+                        ..AuditFilter::default()
+                    })
+                    .await
+                    .unwrap();
+                store.close().await;
+                entries
+                    .into_iter()
+                    .map(|e| (e.action, e.reason))
+                    .collect::<Vec<_>>()
+            })
+    })
+    .join()
+    .unwrap();
+    assert!(
+        reasons.contains(&(
+            "scan_job.pause".to_owned(),
+            Some("volatile week".to_owned())
+        )),
+        "{reasons:?}"
+    );
 }
