@@ -378,7 +378,7 @@ pub(crate) struct ProposalCreateArgs {
     /// The limit price (limit orders only).
     #[arg(long, value_name = "PRICE", allow_negative_numbers = true)]
     pub(crate) limit_price: Option<String>,
-    /// Minutes until the proposal expires.
+    /// Minutes until the proposal expires (1 to 1440: one day, the bound every proposal has).
     #[arg(long, default_value_t = 60, allow_negative_numbers = true)]
     pub(crate) ttl_minutes: i64,
     /// Why, in words a person can check.

@@ -234,6 +234,27 @@ pub struct Proposal {
 /// The longest rationale kept, in characters.
 pub const RATIONALE_MAX_CHARS: usize = 4_000;
 
+/// The longest a proposal may wait for its execution, in minutes: one day, whoever made it (a
+/// person through the CLI or the API, a strategy, the advisor). An approval is a decision about
+/// the market as it was; a day is as long as Vigil lets one stand.
+pub const TTL_MINUTES_MAX: u32 = 1_440;
+
+/// What every front end says a time to live must be.
+const TTL_EXPECTED: &str = "minutes from 1 to 1440 (one day)";
+
+/// A time to live given in whole minutes (a flag, a request field, a job parameter), checked
+/// against [`TTL_MINUTES_MAX`] before it becomes a duration.
+///
+/// # Errors
+/// A [`ValidationError`] naming `field` when `minutes` is not in `1..=TTL_MINUTES_MAX`.
+pub fn ttl_from_minutes(field: &str, minutes: i64) -> Result<Duration, ValidationError> {
+    if (1..=i64::from(TTL_MINUTES_MAX)).contains(&minutes) {
+        Ok(Duration::minutes(minutes))
+    } else {
+        Err(ValidationError::new(field, minutes, TTL_EXPECTED))
+    }
+}
+
 impl Proposal {
     /// Creates a `PENDING` proposal from a draft, checking it as a whole.
     ///
@@ -266,11 +287,13 @@ impl Proposal {
                 "an amount greater than zero",
             ));
         }
-        if draft.ttl <= Duration::zero() {
+        if draft.ttl <= Duration::zero()
+            || draft.ttl > Duration::minutes(i64::from(TTL_MINUTES_MAX))
+        {
             problems.push(ValidationError::new(
                 "ttl_minutes",
                 draft.ttl.num_minutes(),
-                "a time to live greater than zero",
+                TTL_EXPECTED,
             ));
         }
         if draft.rationale.chars().count() > RATIONALE_MAX_CHARS {
@@ -369,6 +392,30 @@ mod tests {
             ..draft()
         };
         assert_eq!(Proposal::new(d, now()).unwrap_err()[0].field, "ttl_minutes");
+    }
+
+    /// One time-to-live bound for every proposal, whoever makes it (#11): a day is accepted, a
+    /// minute more is refused by the constructor and by the front ends' minute parser alike.
+    #[test]
+    fn a_proposal_lives_at_most_one_day() {
+        let day = i64::from(TTL_MINUTES_MAX);
+        assert_eq!(day, 24 * 60);
+        let with = |minutes: i64| ProposalDraft {
+            ttl: Duration::minutes(minutes),
+            ..draft()
+        };
+        Proposal::new(with(day), now()).unwrap();
+        let err = Proposal::new(with(day + 1), now()).unwrap_err();
+        assert_eq!(err[0].field, "ttl_minutes");
+        assert!(err[0].to_string().contains("1 to 1440"), "{}", err[0]);
+        assert_eq!(
+            ttl_from_minutes("--ttl-minutes", day),
+            Ok(Duration::minutes(day))
+        );
+        for bad in [0, -5, day + 1, i64::MAX] {
+            let err = ttl_from_minutes("--ttl-minutes", bad).unwrap_err();
+            assert_eq!(err.field, "--ttl-minutes");
+        }
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 use std::process::ExitCode;
 
-use chrono::Duration;
 use vigil_core::{
     guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
@@ -143,18 +142,15 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
         .map_err(|e| problems.push(e))
         .ok()
         .flatten();
-    if args.ttl_minutes <= 0 || args.ttl_minutes > 10_080 {
-        problems.push(ValidationError::new(
-            "--ttl-minutes",
-            args.ttl_minutes,
-            "minutes from 1 to 10080 (one week)",
-        ));
-    }
+    let ttl = vigil_core::proposal::ttl_from_minutes("--ttl-minutes", args.ttl_minutes)
+        .map_err(|e| problems.push(e))
+        .ok();
     let order_type = match args.order_type {
         OrderTypeArg::Market => OrderType::Market,
         OrderTypeArg::Limit => OrderType::Limit,
     };
-    let (Some(market), Some(side), Some(size), true) = (market, side, size, problems.is_empty())
+    let (Some(market), Some(side), Some(size), Some(ttl), true) =
+        (market, side, size, ttl, problems.is_empty())
     else {
         return Err(CommandError::invalid(&problems).into());
     };
@@ -168,7 +164,7 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
         limit_price,
         source: ProposalSource::Person(ctx.actor.clone()),
         rationale: args.rationale,
-        ttl: Duration::minutes(args.ttl_minutes),
+        ttl,
     };
     let proposal = Proposal::new(draft, ctx.clock.now()).map_err(|problems| {
         let renamed: Vec<ValidationError> = problems

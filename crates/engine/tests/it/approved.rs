@@ -127,20 +127,37 @@ async fn i16_a_proposal_approved_while_running_is_found_by_a_sweep_without_a_wak
 #[tokio::test]
 async fn i16_a_wake_up_executes_at_once_between_sweeps() {
     each_backend(setup(), |h| async move {
+        // The first sweep (at start) takes `first`; with an hour to the next one, only the
+        // wake-up can find `id`.
+        let first = h.approved(Spec::default().market(eth())).await;
         let (wake, reports, shutdown, task) = start(&h, Duration::from_secs(3_600));
-        // Let the first sweep (at once, empty) pass, so only the wake-up can find the proposal.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        eventually("the first sweep ran", || {
+            reported(&reports, first) == ["placed"]
+        })
+        .await;
         let id = h.approved(Spec::default()).await;
         wake.send(id).await.unwrap();
         eventually("the woken proposal executed", || {
             reported(&reports, id) == ["placed"]
         })
         .await;
-        // A second wake-up for it (a duplicate hand-off) sends nothing.
+        // A second wake-up for it (a duplicate hand-off) sends nothing: the wake-up after it
+        // is handled after it (one channel, in order).
         wake.send(id).await.unwrap();
+        let last = h.approved(Spec::default()).await;
+        wake.send(last).await.unwrap();
+        eventually("the last woken proposal executed", || {
+            reported(&reports, last) == ["placed"]
+        })
+        .await;
         drop(wake);
         stop(shutdown, task).await;
-        assert_eq!(h.orders().len(), 1);
+        assert_eq!(
+            reported(&reports, id),
+            ["placed"],
+            "the duplicate was skipped"
+        );
+        assert_eq!(h.orders().len(), 3, "one order each");
     })
     .await;
 }

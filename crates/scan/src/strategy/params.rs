@@ -16,8 +16,8 @@ use vigil_core::{Notional, Side, ValidationError};
 /// Candle intervals a strategy may use: fixed-length ones (a month has no fixed length).
 pub(crate) const STRATEGY_INTERVALS: &str = "one of 1m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1W";
 
-/// The longest proposal time to live a job may ask for: one day.
-pub const TTL_MINUTES_MAX: u32 = 1_440;
+/// The longest proposal time to live a job may ask for: the one bound every proposal has.
+pub use vigil_core::proposal::TTL_MINUTES_MAX;
 
 /// Reads one JSON object of parameters field by field.
 pub(crate) struct ParamReader<'a> {

@@ -5,7 +5,6 @@
 //! be on the caller's allowlist when it is created (422 otherwise); the executor checks again.
 
 use axum::{extract::State, http::StatusCode, Json};
-use chrono::Duration;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vigil_core::{
@@ -25,8 +24,6 @@ use crate::{
     views::ProposalView,
 };
 
-/// The longest time to live a proposal may have (one week), as the CLI allows.
-const TTL_MINUTES_MAX: i64 = 10_080;
 /// The time to live when none is given.
 const TTL_MINUTES_DEFAULT: i64 = 60;
 
@@ -47,7 +44,7 @@ pub struct CreateProposalRequest {
     pub amount: Option<String>,
     /// The limit price of a limit order, as a decimal string.
     pub limit_price: Option<String>,
-    /// Minutes until it expires, 1 to 10080 (default 60).
+    /// Minutes until it expires, 1 to 1440 (one day; default 60).
     pub ttl_minutes: Option<i64>,
     /// Why, in words a person can check.
     pub rationale: Option<String>,
@@ -102,16 +99,14 @@ impl CreateProposalRequest {
             .map_err(|e| problems.push(e))
             .ok()
             .flatten();
-        let ttl_minutes = self.ttl_minutes.unwrap_or(TTL_MINUTES_DEFAULT);
-        if !(1..=TTL_MINUTES_MAX).contains(&ttl_minutes) {
-            problems.push(ValidationError::new(
-                "ttl_minutes",
-                ttl_minutes,
-                format!("minutes from 1 to {TTL_MINUTES_MAX} (one week)"),
-            ));
-        }
-        let (Some(market), Some(side), Some(order_type), Some(size), true) =
-            (market, side, order_type, size, problems.is_empty())
+        let ttl = vigil_core::proposal::ttl_from_minutes(
+            "ttl_minutes",
+            self.ttl_minutes.unwrap_or(TTL_MINUTES_DEFAULT),
+        )
+        .map_err(|e| problems.push(e))
+        .ok();
+        let (Some(market), Some(side), Some(order_type), Some(size), Some(ttl), true) =
+            (market, side, order_type, size, ttl, problems.is_empty())
         else {
             return Err(ApiError::from(problems));
         };
@@ -124,7 +119,7 @@ impl CreateProposalRequest {
             limit_price,
             source: ProposalSource::Person(caller.user.name.clone()),
             rationale: self.rationale.unwrap_or_default(),
-            ttl: Duration::minutes(ttl_minutes),
+            ttl,
         };
         Proposal::new(draft, now).map_err(ApiError::from)
     }
