@@ -17,6 +17,8 @@
 //!   policy changes, whichever interface made them.
 //! - `execution_watch.rs`: a watch over the executions that raises an alert for each one that
 //!   ends `FAILED` and each `SUBMITTING` one past its access window plus the margin.
+//! - `rate_limit_watch.rs`: a watch over both exchange keys' rate-limit budgets (sampled from
+//!   the `vigil-bitvavo` clients, nothing sent) that raises an alert once per ban and key.
 //!
 //! Times come from the [`Clock`] given in (de-duplication and rate limit are tested with a
 //! `ManualClock`); the back-off sleeps are tokio's.
@@ -24,6 +26,7 @@
 mod dispatcher;
 mod execution_watch;
 mod operator_actions;
+mod rate_limit_watch;
 mod webhook;
 
 use std::{
@@ -43,6 +46,7 @@ use vigil_core::{Clock, Timestamp, ValidationError};
 pub use dispatcher::AlertDispatcher;
 pub use execution_watch::ExecutionWatch;
 pub use operator_actions::OperatorActionWatch;
+pub use rate_limit_watch::RateLimitWatch;
 pub use webhook::{DeliveryError, DeliveryReport, WebhookPayload};
 
 use vigil_core::alert::{Alert, Alerts, TracingAlerts};

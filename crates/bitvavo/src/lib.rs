@@ -50,5 +50,5 @@ pub use endpoint::{
 };
 pub use error::{BitvavoError, RateLimitSource};
 pub use keys::{KeyError, KeyId, ReadOnlyKey, TradeKey};
-pub use rate_limit::RateLimitStatus;
+pub use rate_limit::{ExchangeKey, RateLimitStatus};
 pub use transport::RequestStamp;

@@ -108,6 +108,27 @@ impl State {
     }
 }
 
+/// One of the two exchange keys (I10); each has its own rate-limit budget at Bitvavo. Names the
+/// key in metrics labels and in alerts about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeKey {
+    /// The read-only key (market data, balances, the reconciler's order lookups).
+    ReadOnly,
+    /// The trade key (placing and cancelling orders, the dead man's switch).
+    Trade,
+}
+
+impl ExchangeKey {
+    /// The `key` label value, also used in alert messages.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            ExchangeKey::ReadOnly => "read_only",
+            ExchangeKey::Trade => "trade",
+        }
+    }
+}
+
 /// What a client knows of its key's rate-limit budget right now (for metrics and alerts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitStatus {

@@ -186,8 +186,7 @@ impl Alerts for TracingAlerts {
     }
 }
 
-/// Keeps every alert in memory (and logs it like [`TracingAlerts`]): for tests and for the
-/// CLI, which prints what a one-shot `vigil reconcile` raised. Bounded: beyond
+/// Keeps every alert in memory (and logs it like [`TracingAlerts`]): for tests. Bounded: beyond
 /// [`RecordedAlerts::CAPACITY`] the oldest are dropped.
 #[derive(Debug, Clone, Default)]
 pub struct RecordedAlerts {

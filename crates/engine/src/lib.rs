@@ -7,7 +7,9 @@
 //!   `preflight.rs` (the [`Preflighted`] witness), `submit.rs` (the `SUBMITTING` commit and the
 //!   last check before sending), `record.rs` (the outcome).
 //! - [`Reconciler`] (`reconciler.rs`, with `reconciler/resolve.rs` and `reconciler/follow.rs`):
-//!   abandoned claims, unknown outcomes by `clientOrderId`, fills.
+//!   abandoned claims, unknown outcomes by `clientOrderId`, fills; one pass
+//!   ([`Reconciler::reconcile_once`], `vigil reconcile`) or its loop ([`Reconciler::run`],
+//!   `vigil run`'s, with an observer of each pass's report).
 //! - [`ExecutionOutcome`], [`ExecuteError`] (`outcome.rs`): what an execution ended with.
 //! - [`ApprovedProposals`] (`approved.rs`): `vigil run`'s executor loop, which takes its work
 //!   (approved, unexpired, unexecuted proposals) from the database, a channel only waking it.

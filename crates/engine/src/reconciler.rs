@@ -79,6 +79,18 @@ impl ReconcileReport {
                 .count()
     }
 
+    /// How many executions this pass brought to each final state: `FILLED`, `CANCELED`,
+    /// `FAILED` (declared not placed) and `REJECTED` (abandoned claims), in that order.
+    #[must_use]
+    pub fn finished(&self) -> [(ExecutionState, usize); 4] {
+        [
+            (ExecutionState::Filled, self.filled.len()),
+            (ExecutionState::Canceled, self.canceled.len()),
+            (ExecutionState::Failed, self.not_placed.len()),
+            (ExecutionState::Rejected, self.abandoned.len()),
+        ]
+    }
+
     /// Whether the pass left nothing unknown and met no problem.
     #[must_use]
     pub fn is_clean(&self) -> bool {
@@ -155,10 +167,19 @@ impl Reconciler {
         report
     }
 
-    /// Runs a pass every `interval` until `shutdown` is cancelled. Shutdown is two-phase: a pass
-    /// that has started finishes (every write it makes is a single compare-and-set, so stopping
-    /// between executions is always safe), then the loop ends.
-    pub async fn run(&self, interval: Duration, shutdown: CancellationToken) {
+    /// Runs a pass every `interval` until `shutdown` is cancelled: the reconciler loop of
+    /// `vigil run`, and the one the tests run. `passed` is called with each pass's report (for
+    /// the caller's metrics or output); a pass that left something unresolved is logged here.
+    ///
+    /// The interval is measured from the end of one pass to the start of the next, so a slow
+    /// pass (a slow exchange) is never followed by catch-up passes in a burst that would spend
+    /// the read-only key's rate limit. Shutdown is two-phase: a pass that has started finishes
+    /// (every write it makes is a single compare-and-set, so stopping between executions is
+    /// always safe), then the loop ends.
+    pub async fn run<F>(&self, interval: Duration, shutdown: CancellationToken, mut passed: F)
+    where
+        F: FnMut(&ReconcileReport),
+    {
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -171,6 +192,7 @@ impl Reconciler {
                     "reconcile pass left executions unresolved; trying again next pass"
                 );
             }
+            passed(&report);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(interval) => {}
@@ -261,5 +283,35 @@ impl Reconciler {
                 ),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_counts_each_final_state_from_its_own_list() {
+        let id = ExecutionId::new;
+        let report = ReconcileReport {
+            filled: vec![id()],
+            canceled: vec![id(), id()],
+            not_placed: vec![id(), id(), id()],
+            abandoned: vec![id(), id(), id(), id()],
+            // Not final: not counted.
+            found: vec![id()],
+            open: vec![id()],
+            waiting: vec![id()],
+            ..ReconcileReport::default()
+        };
+        assert_eq!(
+            report.finished(),
+            [
+                (ExecutionState::Filled, 1),
+                (ExecutionState::Canceled, 2),
+                (ExecutionState::Failed, 3),
+                (ExecutionState::Rejected, 4),
+            ]
+        );
     }
 }

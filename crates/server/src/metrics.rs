@@ -49,25 +49,8 @@ impl OrderPathStage {
     }
 }
 
-/// One of the two exchange keys; each has its own rate-limit budget at Bitvavo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExchangeKey {
-    /// The read-only key (market data, balances, the reconciler's order lookups).
-    ReadOnly,
-    /// The trade key (placing and cancelling orders, the dead man's switch).
-    Trade,
-}
-
-impl ExchangeKey {
-    /// The `key` label value, also used in alert messages.
-    #[must_use]
-    pub const fn label(self) -> &'static str {
-        match self {
-            ExchangeKey::ReadOnly => "read_only",
-            ExchangeKey::Trade => "trade",
-        }
-    }
-}
+/// One of the two exchange keys, as the metrics label them (the client's vocabulary).
+pub use vigil_bitvavo::ExchangeKey;
 
 #[derive(Debug)]
 struct Series {

@@ -146,7 +146,12 @@ fn dependencies_point_the_way_the_design_says() {
             "vigil-scan",
             &["vigil-core", "vigil-store", "vigil-bitvavo"],
         ),
-        ("vigil-alerting", &["vigil-core", "vigil-store"]),
+        // Alerting reads the exchange clients' rate-limit budgets (the rate-limit watch); it
+        // never depends on the money path, which raises alerts through the core's seam.
+        (
+            "vigil-alerting",
+            &["vigil-core", "vigil-store", "vigil-bitvavo"],
+        ),
         (
             "vigil-ops",
             &[

@@ -2,15 +2,22 @@
 //! the configuration and the two keys in the environment (I10: a read-only key and a different
 //! trade key), the server-time offset measured once, and the executor and reconciler on top.
 //! Trading clients are built only for a live database (the deployment mode, #18 case 11).
+//!
+//! [`Trading::assemble`] is the one place the executor and the reconciler are built, with the
+//! alert delivery they raise to, for `vigil run` and for the one-shot commands alike; a one-shot
+//! command (`vigil execute`, `vigil reconcile`) opens a [`TradingSession`], which runs that
+//! delivery for the length of the command, webhook included, and waits (bounded) at its end for
+//! what was queued.
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use vigil_bitvavo::{BitvavoClients, ReadOnlyKey, TradeKey};
+use vigil_alerting::AlertDelivery;
+use vigil_bitvavo::{BitvavoClients, CancelClient, ReadOnlyClient, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig, Reconciler, ReconcilerConfig};
 use vigil_store::{DeploymentMode, Store};
 
-use super::CommandError;
+use super::{alerts::RunningDelivery, CommandError};
 use crate::config::{Config, ExchangeKeys};
 
 /// Records `mode` as the database's deployment mode when none is recorded, and refuses a
@@ -125,16 +132,103 @@ pub(crate) async fn clients(
     LiveExchange::from_config(config, env)?.connect(store).await
 }
 
-/// The hardened executor.
-pub(crate) fn executor(store: &Store, clients: &BitvavoClients) -> anyhow::Result<Executor> {
-    Executor::new(
-        store.clone(),
-        clients.read_only.clone(),
-        clients.trading.clone(),
-        Arc::new(SystemClock),
-        ExecutorConfig::default(),
-    )
-    .map_err(|e| CommandError::Invalid(e.to_string()).into())
+/// The money path as a command uses it: the executor (the only holder of the order capability,
+/// I10), the reconciler, the read-only and cancel clients, and the alert delivery the executor
+/// and the reconciler raise to.
+pub(crate) struct Trading {
+    pub(crate) read_only: ReadOnlyClient,
+    pub(crate) cancel: CancelClient,
+    pub(crate) executor: Executor,
+    pub(crate) reconciler: Reconciler,
+    pub(crate) alerts: AlertDelivery,
+}
+
+impl Trading {
+    /// Builds the executor and the reconciler over `store` and `clients`, both raising to
+    /// `alerts`; the trading client goes to the executor and nowhere else.
+    ///
+    /// # Errors
+    /// A [`CommandError::Invalid`] naming the executor's or reconciler's setting.
+    pub(crate) fn assemble(
+        store: &Store,
+        clients: BitvavoClients,
+        config: &Config,
+        alerts: AlertDelivery,
+    ) -> anyhow::Result<Trading> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let raise: Arc<dyn vigil_engine::Alerts> = Arc::new(alerts.clone());
+        let BitvavoClients {
+            read_only,
+            trading,
+            cancel,
+        } = clients;
+        let executor = Executor::new(
+            store.clone(),
+            read_only.clone(),
+            trading,
+            Arc::clone(&clock),
+            ExecutorConfig::default(),
+        )
+        .map_err(|e| CommandError::Invalid(e.to_string()))?
+        .with_alerts(Arc::clone(&raise));
+        let reconciler = Reconciler::new(
+            store.clone(),
+            read_only.clone(),
+            clock,
+            reconciler_config(config),
+        )
+        .map_err(|e| CommandError::Invalid(e.to_string()))?
+        .with_alerts(raise);
+        Ok(Trading {
+            read_only,
+            cancel,
+            executor,
+            reconciler,
+            alerts,
+        })
+    }
+}
+
+/// [`Trading`] for one command, with its alert delivery running until [`TradingSession::finish`].
+pub(crate) struct TradingSession {
+    pub(crate) trading: Trading,
+    delivery: RunningDelivery,
+}
+
+impl TradingSession {
+    /// Checks the alert settings, connects to the live exchange (see [`clients`]) and assembles
+    /// [`Trading`] with the configured alert delivery (the log, and the webhook when
+    /// `alerts.webhook_url` is set).
+    ///
+    /// # Errors
+    /// Invalid alert, exchange or key settings (exit code 2), a paper database, or an exchange
+    /// that does not answer.
+    pub(crate) async fn open(
+        store: &Store,
+        config: &Config,
+        env: &BTreeMap<String, String>,
+    ) -> anyhow::Result<TradingSession> {
+        // The alert settings first: a bad one is refused before the exchange is contacted.
+        let delivery = RunningDelivery::start(config)?;
+        let assembled = match clients(store, config, env).await {
+            Ok(clients) => Trading::assemble(store, clients, config, delivery.delivery.clone()),
+            Err(e) => Err(e),
+        };
+        match assembled {
+            Ok(trading) => Ok(TradingSession { trading, delivery }),
+            Err(e) => {
+                delivery.finish().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the command's alert delivery: what is queued is delivered to the webhook, or its
+    /// failure logged, within `alerts.delivery_deadline_seconds`; then the session is closed.
+    /// Raising never waits for this (the order path only queues); only the command's end does.
+    pub(crate) async fn finish(self) {
+        self.delivery.finish().await;
+    }
 }
 
 /// The reconciler's settings from the configuration.
@@ -144,19 +238,4 @@ pub(crate) fn reconciler_config(config: &Config) -> ReconcilerConfig {
         abandon_claimed_after: config.reconciler.abandon_claimed_after,
         ..ReconcilerConfig::default()
     }
-}
-
-/// The reconciler.
-pub(crate) fn reconciler(
-    store: &Store,
-    clients: &BitvavoClients,
-    config: &Config,
-) -> anyhow::Result<Reconciler> {
-    Reconciler::new(
-        store.clone(),
-        clients.read_only.clone(),
-        Arc::new(SystemClock),
-        reconciler_config(config),
-    )
-    .map_err(|e| CommandError::Invalid(e.to_string()).into())
 }

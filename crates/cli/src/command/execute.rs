@@ -3,6 +3,10 @@
 //! `execute` is one hardened attempt; its exit code says what happened (README.md, "Exit
 //! codes"): placed, already claimed (the first execution is shown; nothing was sent), refused
 //! (with the named reason), outcome unknown (left for the reconciler), or failed.
+//!
+//! Both `execute` and `reconcile` raise their alerts through the configured delivery (the log,
+//! and the webhook when `alerts.webhook_url` is set), the same as `vigil run`'s; the command
+//! waits at its end, within `alerts.delivery_deadline_seconds`, for what it queued.
 
 use std::{collections::BTreeMap, process::ExitCode};
 
@@ -47,9 +51,12 @@ pub(crate) async fn execute(
         Some(name) => ctx.user(name).await?.id,
         None => proposal.user_id,
     };
-    let clients = exchange::clients(&ctx.store, config, env).await?;
-    let executor = exchange::executor(&ctx.store, &clients)?;
-    let outcome = match executor.execute(user_id, proposal_id).await {
+    let session = exchange::TradingSession::open(&ctx.store, config, env).await?;
+    let executed = session.trading.executor.execute(user_id, proposal_id).await;
+    // What the execution raised (outcome unknown, send aborted, …) is delivered, or its failure
+    // logged, before the answer is printed and the process exits; the order path only queued it.
+    session.finish().await;
+    let outcome = match executed {
         Ok(outcome) => outcome,
         Err(ExecuteError::ProposalNotFound { proposal_id }) => {
             return Err(CommandError::NotFound(format!("no proposal {proposal_id}")).into())
@@ -195,10 +202,10 @@ pub(crate) async fn reconcile(
     config: &Config,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<ExitCode> {
-    let clients = exchange::clients(&ctx.store, config, env).await?;
-    let report = exchange::reconciler(&ctx.store, &clients, config)?
-        .reconcile_once()
-        .await;
+    let session = exchange::TradingSession::open(&ctx.store, config, env).await?;
+    let report = session.trading.reconciler.reconcile_once().await;
+    // The pass's alerts (declared not placed, abandoned, unresolved) reach the webhook first.
+    session.finish().await;
     let ids = |v: &Vec<ExecutionId>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     if json {
         output::json(&json!({

@@ -1,11 +1,16 @@
 //! `vigil run` and `vigil run --paper`: Vigil as a service.
 //!
-//! One process runs, until Ctrl-C or SIGTERM: scheduler workers (leased scan jobs, I9), the
-//! hardened executor for every approved proposal (taken from the database at start and every
-//! few seconds, and at once when the scheduler auto-approves one: `vigil_engine::
-//! ApprovedProposals`), the reconciler every few seconds, and the HTTP API. Paper trading is the same wiring pointed at the built-in simulator,
-//! started in-process on loopback: the same client, signing, executor and reconciler that trade
-//! real money.
+//! One process runs, until Ctrl-C or SIGTERM: scheduler workers (leased scan jobs, I9:
+//! `vigil_scan::Scheduler::run`), the hardened executor for every approved proposal (taken from
+//! the database at start and every few seconds, and at once when the scheduler auto-approves
+//! one: `vigil_engine::ApprovedProposals`), the reconciler every few seconds
+//! (`vigil_engine::Reconciler::run`), the rate-limit watch (`vigil_alerting::RateLimitWatch`),
+//! alert delivery and its watches, the exchange's dead man's switch, and the HTTP API. Each loop
+//! lives in the crate that owns it and is the loop its tests run; this module wires them (the
+//! executor and reconciler through `exchange::Trading::assemble`, as the one-shot commands do)
+//! and prints or counts what they report. Paper trading is the same wiring pointed at the
+//! built-in simulator, started in-process on loopback: the same client, signing, executor and
+//! reconciler that trade real money.
 //!
 //! Before anything is written or sent, [`prepare`] checks every flag and configuration value
 //! (and binds the API's address): a bad one is exit code 2 with nothing touched (#18 case 8).
@@ -21,6 +26,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
+use vigil_alerting::RateLimitWatch;
 use vigil_bitvavo::{BitvavoClients, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
 use vigil_engine::{ApprovedProposals, ExecuteError, ExecutionOutcome};
@@ -28,7 +34,6 @@ use vigil_scan::{
     advisor::{Advisor, AdvisorConfig, ModelPrice, PriceTable},
     Scheduler, SchedulerConfig,
 };
-use vigil_server::ExchangeKey;
 use vigil_store::{DeploymentMode, ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
 
 use super::{exchange, init::create_user_with_token, CommandError, Context};
@@ -36,8 +41,10 @@ use crate::{args::RunArgs, config::Config, exit};
 
 /// The demo user paper trading creates on first use.
 const PAPER_USER: &str = "paper";
-/// How often the reconciler runs.
+/// The pause between the end of one reconcile pass and the start of the next.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often both keys' rate-limit budgets are sampled for a ban.
+const RATE_LIMIT_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the status line is printed.
 const STATUS_INTERVAL: Duration = Duration::from_secs(30);
 /// Wake-ups for the executor loop; the scheduler waits (bounded) when it is full.
@@ -208,23 +215,23 @@ pub(crate) async fn run(
     // and for failed or overdue executions.
     let alerts =
         super::alerts::spawn_for_service(&ctx.store, config, &shutdown, &mut tasks).await?;
-    let executor = exchange::executor(&ctx.store, &clients)?.with_alerts(Arc::new(alerts.clone()));
-    let reconciler =
-        exchange::reconciler(&ctx.store, &clients, config)?.with_alerts(Arc::new(alerts.clone()));
+    // The executor and the reconciler, raising to that delivery: built by the same function as
+    // the one-shot commands'.
+    let exchange::Trading {
+        read_only,
+        cancel,
+        executor,
+        reconciler,
+        alerts,
+    } = exchange::Trading::assemble(&ctx.store, clients, config, alerts)?;
     // The exchange's dead man's switch: resting orders are cancelled if this process stops
     // re-arming it (it is disarmed on a clean shutdown).
-    super::alerts::spawn_dead_mans_switch(
-        clients.cancel.clone(),
-        &alerts,
-        config,
-        &shutdown,
-        &mut tasks,
-    )?;
+    super::alerts::spawn_dead_mans_switch(cancel.clone(), &alerts, config, &shutdown, &mut tasks)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (approved_tx, approved_rx) = mpsc::channel::<ProposalId>(HAND_OFF_CAPACITY);
     let mut scheduler = Scheduler::new(
         ctx.store.clone(),
-        clients.read_only.clone(),
+        read_only.clone(),
         Arc::clone(&clock),
         scheduler_config,
     )
@@ -234,7 +241,7 @@ pub(crate) async fn run(
     if let Some(advisor_config) = &advisor_config {
         let advisor = Advisor::new(
             ctx.store.clone(),
-            clients.read_only.clone(),
+            read_only.clone(),
             Arc::clone(&clock),
             advisor_config,
         )
@@ -256,19 +263,35 @@ pub(crate) async fn run(
     // One metrics registry for the API's /metrics and this process's executor and reconciler
     // loops, so every execution is counted wherever it was started or finished.
     let metrics = vigil_server::Metrics::new();
-    tasks.spawn(reconcile_loop(
-        reconciler.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn(rate_limit_watch(
-        clients.read_only.clone(),
-        // The trade key's budget, read through the cancel capability: the watch never needs
-        // the order capability, which only the executor holds (I10).
-        clients.cancel.clone(),
-        Arc::new(alerts.clone()),
-        shutdown.clone(),
-    ));
+    {
+        // The reconciler's own loop (the one its tests run), counting the final states each pass
+        // reaches in the metrics; it logs a pass that left something unresolved.
+        let (metrics, token) = (metrics.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            reconciler
+                .run(RECONCILE_INTERVAL, token, |report| {
+                    for (state, count) in report.finished() {
+                        for _ in 0..count {
+                            metrics.execution_finished(state);
+                        }
+                    }
+                })
+                .await;
+            Ok(())
+        });
+    }
+    {
+        // A `rate_limit_ban` alert when the exchange bans either key. The trade key's budget is
+        // read through the cancel capability: the watch never needs the order capability, which
+        // only the executor holds (I10).
+        let watch =
+            RateLimitWatch::new(read_only.clone(), cancel.clone(), Arc::new(alerts.clone()));
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            watch.run(RATE_LIMIT_SAMPLE_INTERVAL, token).await;
+            Ok(())
+        });
+    }
     {
         // The executor loop takes its work from the database (approved, unexpired, unexecuted),
         // at start and every sweep; the scheduler's hand-off only wakes it.
@@ -291,7 +314,7 @@ pub(crate) async fn run(
     tasks.spawn(status_lines(ctx.store.clone(), shutdown.clone()));
     if let Some(listener) = listener {
         let mut deps = vigil_server::ApiDeps::new(ctx.store.clone(), Arc::clone(&clock));
-        deps.exchange = Some(clients.read_only.clone());
+        deps.exchange = Some(read_only.clone());
         deps.executor = Some(executor.clone());
         deps.metrics = metrics.clone();
         deps.config.ceilings = config.limits;
@@ -523,102 +546,6 @@ async fn report_execution(
     }
 }
 
-/// Raises a `rate_limit_ban` alert when the exchange bans either key (each key's budget is
-/// sampled from its client every few seconds; one alert per ban and key).
-async fn rate_limit_watch(
-    read_only: vigil_bitvavo::ReadOnlyClient,
-    trade_key: vigil_bitvavo::CancelClient,
-    alerts: Arc<dyn vigil_engine::Alerts>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut ticker = tokio::time::interval(RECONCILE_INTERVAL);
-    let (mut read_only_ban, mut trade_ban) = (None, None);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            _ = ticker.tick() => {}
-        }
-        let samples = [
-            (
-                ExchangeKey::ReadOnly,
-                &mut read_only_ban,
-                read_only.rate_limit(),
-            ),
-            (ExchangeKey::Trade, &mut trade_ban, trade_key.rate_limit()),
-        ];
-        for (key, alerted_until, status) in samples {
-            if let Some(alert) = ban_alert(key, alerted_until, &status) {
-                alerts.raise(&alert);
-            }
-        }
-    }
-}
-
-/// The alert for a ban of `key` not alerted yet (`alerted_until` remembers its last one).
-fn ban_alert(
-    key: ExchangeKey,
-    alerted_until: &mut Option<vigil_core::Timestamp>,
-    status: &vigil_bitvavo::RateLimitStatus,
-) -> Option<vigil_engine::Alert> {
-    let until = status.banned_until?;
-    if *alerted_until == Some(until) {
-        return None;
-    }
-    *alerted_until = Some(until);
-    let consequence = match key {
-        ExchangeKey::ReadOnly => {
-            "no market data, balance or order lookup is sent with it until then"
-        }
-        ExchangeKey::Trade => "no order is placed or cancelled until then",
-    };
-    Some(vigil_engine::Alert {
-        kind: vigil_engine::AlertKind::RateLimitBan,
-        severity: vigil_engine::AlertSeverity::Critical,
-        execution_id: None,
-        user_id: None,
-        message: format!(
-            "the exchange banned the {} key for exceeding its rate limit until {}; {consequence}",
-            key.label(),
-            until.to_rfc3339()
-        ),
-    })
-}
-
-/// The reconciler every few seconds, counting the final states it reaches in the metrics.
-async fn reconcile_loop(
-    reconciler: vigil_engine::Reconciler,
-    metrics: vigil_server::Metrics,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut ticker = tokio::time::interval(RECONCILE_INTERVAL);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            _ = ticker.tick() => {}
-        }
-        // Not interrupted by the token: a pass ends at a consistent point.
-        let report = reconciler.reconcile_once().await;
-        if !report.is_clean() {
-            tracing::warn!(
-                unresolved = report.unresolved(),
-                problems = report.problems.len(),
-                "reconcile pass left executions unresolved; trying again next pass"
-            );
-        }
-        let finished = [
-            (ExecutionState::Filled, report.filled.len()),
-            (ExecutionState::Canceled, report.canceled.len()),
-            (ExecutionState::Failed, report.not_placed.len()),
-            (ExecutionState::Rejected, report.abandoned.len()),
-        ];
-        for (state, count) in finished {
-            for _ in 0..count {
-                metrics.execution_finished(state);
-            }
-        }
-    }
-}
-
 /// A progress line at a fixed interval: proposals and executions by state.
 async fn status_lines(store: Store, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut ticker = tokio::time::interval(STATUS_INTERVAL);
@@ -710,41 +637,5 @@ fn size(size: &vigil_core::OrderSize) -> String {
     match size {
         vigil_core::OrderSize::Quote(n) => format!("{n} quote"),
         vigil_core::OrderSize::Base(q) => format!("{q} base"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::{DateTime, Duration};
-
-    use super::*;
-
-    #[test]
-    fn a_ban_is_alerted_once() {
-        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let status = |banned_until| vigil_bitvavo::RateLimitStatus {
-            limit: 1000,
-            remaining: 0,
-            reset_at: None,
-            banned_until,
-        };
-        let key = ExchangeKey::Trade;
-        let mut alerted = None;
-        assert!(ban_alert(key, &mut alerted, &status(None)).is_none());
-        let alert = ban_alert(key, &mut alerted, &status(Some(t))).unwrap();
-        assert_eq!(alert.kind, vigil_engine::AlertKind::RateLimitBan);
-        assert!(
-            alert.message.contains("the trade key") && alert.message.contains("no order"),
-            "{}",
-            alert.message
-        );
-        assert!(
-            ban_alert(key, &mut alerted, &status(Some(t))).is_none(),
-            "the same ban twice"
-        );
-        assert!(
-            ban_alert(key, &mut alerted, &status(Some(t + Duration::minutes(2)))).is_some(),
-            "a new ban"
-        );
     }
 }

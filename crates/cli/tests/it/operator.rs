@@ -2,7 +2,8 @@
 //! stability window, sign-off", through the real binary: `vigil alerts test`, `vigil audit`,
 //! `vigil proposals revert`, `vigil kill-switch on --cancel-open-orders`, `vigil policy set`
 //! against the stability window, and `vigil signoff`, each against the simulator and a webhook
-//! receiver on 127.0.0.1:0.
+//! receiver on 127.0.0.1:0; and the alert a one-shot `vigil execute` raises, delivered to that
+//! webhook (#11).
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -12,12 +13,14 @@ use std::{
 
 use serde_json::Value;
 
+use vigil_sim::{FaultKind, FaultPlan, FaultRule, SimConfig};
 use vigil_store::{AuditFilter, RunReport, ScanRunOutcome, Store, StoreOptions};
 
 use crate::support::{both_backends, Deployment, SimThread};
 
-/// A webhook receiver on its own thread (the tests block on `vigil` processes): records each
-/// JSON body and answers 200.
+/// A webhook receiver on its own thread (the tests block on `vigil` processes): answers 503 to
+/// the first `refused` requests and 200 to the rest, and records the JSON body of each request
+/// it answered 200 (each alert delivered).
 struct Webhook {
     url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
@@ -25,12 +28,16 @@ struct Webhook {
 
 impl Webhook {
     fn start() -> Webhook {
+        Webhook::refusing_first(0)
+    }
+
+    fn refusing_first(refused: usize) -> Webhook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook/T0K3N", listener.local_addr().unwrap());
         let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
         let seen = Arc::clone(&bodies);
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (n, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut length = 0;
@@ -44,7 +51,14 @@ impl Webhook {
                     }
                 }
                 let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_ok() {
+                let read = reader.read_exact(&mut body).is_ok();
+                if n < refused {
+                    let _answered = stream.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                if read {
                     if let Ok(json) = serde_json::from_slice(&body) {
                         seen.lock().unwrap().push(json);
                     }
@@ -57,6 +71,7 @@ impl Webhook {
         Webhook { url, bodies }
     }
 
+    /// The bodies answered 200, in order.
     fn bodies(&self) -> Vec<Value> {
         self.bodies.lock().unwrap().clone()
     }
@@ -116,6 +131,7 @@ fn approved(d: &Deployment, extra: &[&str]) -> String {
 }
 
 both_backends!(
+    a_one_shot_execute_alert_reaches_the_webhook,
     a_refused_proposal_is_listed_refused_with_its_refusal,
     jobs_show_lists_recent_runs_and_pause_records_its_reason,
     alerts_test_reports_delivery_and_failure,
@@ -125,6 +141,44 @@ both_backends!(
     policy_set_raise_needs_a_stable_day_or_an_admin_override,
     signoff_passes_on_a_paper_deployment_and_fails_naming_equal_keys,
 );
+
+/// #11: a one-shot `vigil execute` raises its alerts through the same delivery as `vigil run`,
+/// webhook included. The simulator accepts the order and then drops the connection, so the
+/// execution's outcome is unknown (exit code 8) and the executor raises `outcome_unknown`. The
+/// webhook refuses the first attempt (503), so the alert is delivered only by a retry after a
+/// back-off: the command waits for it before exiting, and the webhook has it, with the
+/// execution's id, by the time the process has exited.
+fn a_one_shot_execute_alert_reaches_the_webhook(d: &Deployment) {
+    let dropped = FaultRule::new("POST /v2/order", FaultKind::AcceptThenDrop).times(1);
+    let sim = SimThread::start_with(
+        SimConfig::demo(9)
+            .with_flat_prices()
+            .with_faults(FaultPlan::single(dropped)),
+    );
+    let hook = Webhook::refusing_first(1);
+    let env = env(&sim, Some(&hook));
+    ready(d);
+    let id = approved(d, &[]);
+    let run = d.vigil_env(&["execute", "--proposal", &id, "--json"], &with(&env));
+    assert_eq!(run.code, 8, "{run:#?}");
+    let out = run.json();
+    assert_eq!(out["outcome"], "outcome_unknown", "{out}");
+    let execution_id = out["execution"]["id"].as_str().unwrap().to_owned();
+    let bodies = hook.bodies();
+    let unknown: Vec<&Value> = bodies
+        .iter()
+        .filter(|b| b["kind"] == "outcome_unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "the webhook received: {bodies:#?}");
+    assert_eq!(unknown[0]["execution_id"], execution_id.as_str());
+    assert_eq!(unknown[0]["severity"], "warning");
+    assert!(
+        !run.stdout.contains("T0K3N") && !run.stderr.contains("T0K3N"),
+        "the webhook token is never printed: {run:#?}"
+    );
+    // The order was accepted before the drop: one order, never sent again.
+    assert_eq!(sim.order_log().len(), 1);
+}
 
 /// #18 case 14: a proposal the executor refused is listed with what became of it, REFUSED with
 /// the refusal, not only EXECUTED; a placed one PLACED; one never executed with no outcome.

@@ -133,25 +133,35 @@ async fn i3_run_keeps_reconciling_until_shut_down() {
         let proposal = h.approved(Spec::default()).await;
         let crashing = h.executor_with(Arc::new(CrashAt(Step::AfterSend)));
         crashing.execute(h.user, proposal).await.unwrap_err();
+        let unknown = h.execution(proposal).await;
         let shutdown = CancellationToken::new();
         let reconciler = h.reconciler.clone();
+        // The observer sees every pass's report: the loop `vigil run` counts its metrics with.
+        let (passes_tx, mut passes) = tokio::sync::mpsc::unbounded_channel();
         let running = {
             let shutdown = shutdown.clone();
-            tokio::spawn(async move { reconciler.run(Duration::from_millis(20), shutdown).await })
+            tokio::spawn(async move {
+                reconciler
+                    .run(Duration::from_millis(20), shutdown, move |report| {
+                        let _sent = passes_tx.send(report.clone());
+                    })
+                    .await;
+            })
         };
-        // Bounded wait for the background passes to resolve the execution (not a timing
-        // assertion: the bound only keeps a broken run from hanging the suite).
-        let resolved = tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                let e = h.execution(proposal).await;
-                if e.state != ExecutionState::Submitting {
-                    return e;
+        // Bounded wait for the pass that resolves the execution (not a timing assertion: the
+        // bound only keeps a broken run from hanging the suite).
+        let resolving = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(report) = passes.recv().await {
+                if report.found.contains(&unknown.id) {
+                    return report;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
             }
+            panic!("the loop ended without resolving the execution");
         })
         .await
         .expect("run never resolved the execution");
+        assert!(resolving.problems.is_empty(), "{resolving:?}");
+        let resolved = h.execution(proposal).await;
         assert!(matches!(
             resolved.state,
             ExecutionState::Submitted | ExecutionState::Filled
