@@ -57,6 +57,7 @@ fn number_for(error: &anyhow::Error) -> u8 {
                 StoreError::NotFound { .. } => NOT_FOUND,
                 StoreError::ExecutionConflict { .. }
                 | StoreError::ProposalConflict { .. }
+                | StoreError::PolicyConflict { .. }
                 | StoreError::ConstraintViolation { .. }
                 | StoreError::IllegalTransition(_)
                 | StoreError::ProposalTransition(_)

@@ -200,9 +200,9 @@ pub enum CapDecision {
         /// The raises.
         raises: Vec<CapRaise>,
     },
-    /// Caps go up although the window is not stable, by an admin's override. Record it with
-    /// [`StabilityWindow::record_override`] and put [`CapDecision::audit_reason`] into the
-    /// `policy.set` entry.
+    /// Caps go up although the window is not stable, by an admin's override. Write
+    /// [`CapDecision::override_entry`] with the change and put [`CapDecision::audit_reason`] into
+    /// the `policy.set` entry.
     Overridden {
         /// The raises.
         raises: Vec<CapRaise>,
@@ -228,6 +228,29 @@ impl CapDecision {
             )),
             _ => reason.map(str::to_owned),
         }
+    }
+
+    /// The audit entry that records an override ([`OVERRIDE_ACTION`] on `user:<id>`, with the
+    /// raises and what made the window unstable), to be written in the same transaction as the
+    /// policy change (`Store::policy_replace`); `None` for other decisions.
+    #[must_use]
+    pub fn override_entry(&self, user: UserId, by: &Attribution) -> Option<AuditEntry> {
+        let CapDecision::Overridden {
+            raises,
+            status,
+            reason,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(AuditEntry::new(
+            &by.clone().because(reason.clone()),
+            STABILITY_OVERRIDE_ACTION,
+            format!("user:{user}"),
+            Some(serde_json::json!({ "instabilities": status.instabilities })),
+            Some(serde_json::json!({ "raises": raises })),
+        ))
     }
 }
 
@@ -407,37 +430,6 @@ impl StabilityWindow {
             }),
             None => Err(CapChangeError::Refused { raises, status }),
         }
-    }
-
-    /// Records an override in `audit_log` ([`OVERRIDE_ACTION`] on `user:<id>`), with the raises
-    /// and what made the window unstable. Does nothing for other decisions.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the entry cannot be written.
-    pub async fn record_override(
-        &self,
-        user: UserId,
-        decision: &CapDecision,
-        by: &Attribution,
-    ) -> Result<(), StoreError> {
-        let CapDecision::Overridden {
-            raises,
-            status,
-            reason,
-            ..
-        } = decision
-        else {
-            return Ok(());
-        };
-        let by = by.clone().because(reason.clone());
-        let entry = AuditEntry::new(
-            &by,
-            STABILITY_OVERRIDE_ACTION,
-            format!("user:{user}"),
-            Some(serde_json::json!({ "instabilities": status.instabilities })),
-            Some(serde_json::json!({ "raises": raises })),
-        );
-        self.store.audit_append(&entry).await
     }
 }
 

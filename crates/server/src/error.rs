@@ -301,6 +301,9 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::InvalidInput(problems) => ApiError::from(problems),
             StoreError::NotPermitted { detail } => ApiError::new(ErrorCode::AdminRequired, detail),
+            error @ StoreError::PolicyConflict { .. } => {
+                ApiError::new(ErrorCode::Conflict, error.to_string())
+            }
             StoreError::ConstraintViolation { constraint, message } => {
                 let code = if constraint == vigil_store::constraint::USER_NAME {
                     ErrorCode::UserNameTaken

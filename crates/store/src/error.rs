@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use vigil_core::{
     Execution, ExecutionState, IllegalTransition, Proposal, ProposalStatus,
-    ProposalTransitionError, ValidationError,
+    ProposalTransitionError, UserId, ValidationError,
 };
 
 /// Everything that can go wrong in the store.
@@ -60,6 +60,17 @@ pub enum StoreError {
         expected: ProposalStatus,
         /// The proposal as it is now.
         current: Box<Proposal>,
+    },
+
+    /// A policy change decided against one policy found another in force when it was written
+    /// (a concurrent change); nothing was written.
+    #[error(
+        "the policy of user {user} changed while this change was being decided; nothing was \
+         written: read the policy again and decide again"
+    )]
+    PolicyConflict {
+        /// The user whose policy changed.
+        user: UserId,
     },
 
     /// The execution state machine refused the move; nothing was written.

@@ -209,13 +209,41 @@ impl Store {
         by: &Attribution,
         limits: PolicyLimits,
     ) -> Result<(), StoreError> {
+        self.policy_replace(user, None, policy, by, limits, None)
+            .await
+    }
+
+    /// [`Store::policy_set`] for a change decided against `expected` (the policy a check such
+    /// as the cap stability window looked at): written only if the policy is still `expected`
+    /// when the user's section is held, so two changes decided at once cannot both pass a check
+    /// that each saw alone. `also`, when given, is appended to `audit_log` in the same
+    /// transaction (the stability-window override entry), so the change and its record commit
+    /// together.
+    ///
+    /// # Errors
+    /// As [`Store::policy_set`], and [`StoreError::PolicyConflict`] when the policy changed
+    /// after `expected` was read (nothing is written).
+    pub async fn policy_replace(
+        &self,
+        user: UserId,
+        expected: Option<&Policy>,
+        policy: &Policy,
+        by: &Attribution,
+        limits: PolicyLimits,
+        also: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         policy.validate().map_err(StoreError::InvalidInput)?;
         let (policy, by) = (policy.clone(), by.clone());
+        let (expected, also) = (expected.cloned(), also.cloned());
         run_transaction(&self.inner, "policy_set", TxnMode::UserSection(user), move |txn| {
             let (policy, by) = (policy.clone(), by.clone());
+            let (expected, also) = (expected.clone(), also.clone());
             Box::pin(async move {
                 let mut conn = txn.conn();
                 let before = policy_read(&mut conn, user).await?;
+                if expected.is_some_and(|expected| expected != before) {
+                    return Err(StoreError::PolicyConflict { user });
+                }
                 if let PolicyLimits::Owner(ceilings) = limits {
                     owner_may_set(&mut conn, user, &before, &policy, &ceilings, by.at).await?;
                 }
@@ -251,7 +279,11 @@ impl Store {
                     Some(policy_json(&before)?),
                     Some(policy_json(&policy)?),
                 );
-                audit::append(&mut conn, &entry).await
+                audit::append(&mut conn, &entry).await?;
+                match also {
+                    Some(entry) => audit::append(&mut conn, &entry).await,
+                    None => Ok(()),
+                }
             })
         })
         .await

@@ -10,7 +10,7 @@ use vigil_ops::{
     stability_window::{CapChangeError, CapDecision, StabilityOverride},
     StabilityWindow,
 };
-use vigil_store::{StoreError, User};
+use vigil_store::{AuditEntry, StoreError, User};
 
 use super::{CommandError, Context};
 use crate::args::PolicySetArgs;
@@ -18,7 +18,6 @@ use crate::args::PolicySetArgs;
 /// A policy change that passed the window (or was overridden), waiting to be written.
 pub(crate) struct CapGuard {
     decision: CapDecision,
-    window: StabilityWindow,
 }
 
 impl CapGuard {
@@ -27,12 +26,15 @@ impl CapGuard {
         self.decision.audit_reason(given)
     }
 
-    /// Records the override, if there was one, after the policy was written.
-    pub(crate) async fn record(self, ctx: &Context, user: &User) -> anyhow::Result<()> {
+    /// The override's own audit entry, written with the policy in one transaction.
+    pub(crate) fn override_entry(&self, ctx: &Context, user: &User) -> Option<AuditEntry> {
+        self.decision
+            .override_entry(user.id, &ctx.attribution(None))
+    }
+
+    /// Says on stderr that the window was overridden, once the change is written.
+    pub(crate) fn warn_if_overridden(&self, user: &User) {
         if let CapDecision::Overridden { raises, .. } = &self.decision {
-            self.window
-                .record_override(user.id, &self.decision, &ctx.attribution(None))
-                .await?;
             let raised: Vec<String> = raises.iter().map(ToString::to_string).collect();
             eprintln!(
                 "warning: the stability window was OVERRIDDEN for {} ({}); recorded in the audit log",
@@ -40,7 +42,6 @@ impl CapGuard {
                 raised.join(", ")
             );
         }
-        Ok(())
     }
 }
 
@@ -81,7 +82,7 @@ pub(crate) async fn guard(
         .check_cap_change(user.id, before, after, override_.as_ref())
         .await
     {
-        Ok(decision) => Ok(CapGuard { decision, window }),
+        Ok(decision) => Ok(CapGuard { decision }),
         Err(e @ CapChangeError::Refused { .. }) => {
             Err(CommandError::Conflict(e.to_string()).into())
         }

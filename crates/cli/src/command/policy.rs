@@ -88,17 +88,21 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
     // Raising a cap needs a stable day, or an admin's override (command/cap_window.rs).
     let cap_guard = super::cap_window::guard(ctx, &user, &before, &policy, &args).await?;
     let reason = cap_guard.reason(args.reason.as_deref());
+    // Written only if the policy is still the one the window judged; the override's entry
+    // commits with it.
     match ctx
         .store
-        .policy_set(
+        .policy_replace(
             user.id,
+            Some(&before),
             &policy,
             &ctx.attribution(reason.as_deref()),
             vigil_store::PolicyLimits::Operator,
+            cap_guard.override_entry(ctx, &user).as_ref(),
         )
         .await
     {
-        Ok(()) => cap_guard.record(ctx, &user).await?,
+        Ok(()) => cap_guard.warn_if_overridden(&user),
         Err(vigil_store::StoreError::InvalidInput(problems)) => {
             return Err(CommandError::invalid(&problems).into())
         }

@@ -282,18 +282,16 @@ async fn an_admin_may_override_with_a_reason_and_it_is_recorded() {
             "{decision:?}"
         );
         let by = Attribution::new("root", h.now());
-        window(&h)
-            .record_override(h.user, &decision, &by)
-            .await
-            .unwrap();
         let reason = decision.audit_reason(None).unwrap();
         assert!(reason.contains("OVERRIDDEN by admin root"), "{reason}");
         h.store
-            .policy_set(
+            .policy_replace(
                 h.user,
+                Some(&lowered()),
                 &raised(),
                 &by.clone().because(reason),
                 vigil_store::PolicyLimits::Operator,
+                decision.override_entry(h.user, &by).as_ref(),
             )
             .await
             .unwrap();

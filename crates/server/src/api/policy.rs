@@ -131,9 +131,11 @@ pub(crate) async fn put_policy(
         Authority::Admin => PolicyLimits::Operator,
         Authority::Owner => PolicyLimits::Owner(state.config().ceilings),
     };
+    // Written only if the policy is still the one the window judged (a concurrent change
+    // answers 409 conflict).
     state
         .store()
-        .policy_set(caller.id(), &policy, &by, limits)
+        .policy_replace(caller.id(), Some(&before), &policy, &by, limits, None)
         .await?;
     let now_in_force = state.store().policy_get(caller.id()).await?;
     Ok(Json(PolicyView::from(&now_in_force)))

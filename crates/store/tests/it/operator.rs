@@ -17,6 +17,7 @@ contract_tests!(
     i4_kill_switches_are_audited_and_read_back,
     i4_a_switch_an_admin_set_is_cleared_only_by_an_admin,
     a_user_raises_their_own_caps_only_after_24_hours_and_never_above_the_ceilings,
+    two_changes_decided_against_one_policy_cannot_both_be_written,
     proposal_status_changes_by_compare_and_set,
     users_and_api_tokens,
 );
@@ -524,4 +525,75 @@ async fn users_and_api_tokens(store: Store) {
             .len(),
         1
     );
+}
+
+/// #11 (the stability window's time of check and time of use): a change is written only if the
+/// policy is still the one its check judged. Of ten raises decided at once against the same
+/// policy, exactly one is written; the others are `PolicyConflict` and write nothing, not even
+/// the extra audit entry that would have gone with them.
+async fn two_changes_decided_against_one_policy_cannot_both_be_written(store: Store) {
+    let alice = user(&store, "alice").await;
+    let judged = store.policy_get(alice.id).await.unwrap();
+    let tasks: Vec<_> = (0..10u32)
+        .map(|i| {
+            let (store, judged) = (store.clone(), judged.clone());
+            tokio::spawn(async move {
+                let raised = Policy {
+                    order_notional_max: Notional::from_whole(30 + i),
+                    ..judged.clone()
+                };
+                let by = Attribution::new(format!("op{i}"), t0());
+                let also = vigil_store::AuditEntry::new(
+                    &by,
+                    "test.also",
+                    format!("user:{}", alice.id),
+                    None,
+                    None,
+                );
+                store
+                    .policy_replace(
+                        alice.id,
+                        Some(&judged),
+                        &raised,
+                        &by,
+                        PolicyLimits::Operator,
+                        Some(&also),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => written += 1,
+            Err(StoreError::PolicyConflict { user }) => assert_eq!(user, alice.id),
+            Err(other) => panic!("expected a policy conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        written, 1,
+        "exactly one change decided against the same policy is written"
+    );
+    let entries = audit_for(&store, format!("user:{}", alice.id)).await;
+    let count = |action: &str| entries.iter().filter(|e| e.action == action).count();
+    assert_eq!(
+        (count("policy.set"), count("test.also")),
+        (1, 1),
+        "{entries:#?}"
+    );
+    // Against the policy as it now is, a change goes through.
+    let now = store.policy_get(alice.id).await.unwrap();
+    assert_ne!(now, judged);
+    store
+        .policy_replace(
+            alice.id,
+            Some(&now),
+            &judged,
+            &ops(),
+            PolicyLimits::Operator,
+            None,
+        )
+        .await
+        .unwrap();
 }
