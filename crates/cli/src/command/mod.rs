@@ -50,6 +50,19 @@ impl CommandError {
             lines.join("\n")
         ))
     }
+
+    /// [`CommandError::invalid`] for problems a library named by its field (`order_notional_max`),
+    /// told by the flag a person typed (`--order-notional-max`).
+    pub(crate) fn invalid_flags(problems: Vec<ValidationError>) -> CommandError {
+        let as_flags: Vec<ValidationError> = problems
+            .into_iter()
+            .map(|p| {
+                let flag = format!("--{}", p.field.replace('_', "-"));
+                p.for_field(flag)
+            })
+            .collect();
+        CommandError::invalid(&as_flags)
+    }
 }
 
 /// What every command that touches the database needs.

@@ -82,9 +82,7 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // An inconsistent policy is a usage error whatever the window says (the store checks again).
-    policy
-        .validate()
-        .map_err(|problems| CommandError::invalid(&problems))?;
+    policy.validate().map_err(CommandError::invalid_flags)?;
     // Raising a cap needs a stable day, or an admin's override (command/cap_window.rs).
     let cap_guard = super::cap_window::guard(ctx, &user, &before, &policy, &args).await?;
     let reason = cap_guard.reason(args.reason.as_deref());
@@ -104,7 +102,7 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
     {
         Ok(()) => cap_guard.warn_if_overridden(&user),
         Err(vigil_store::StoreError::InvalidInput(problems)) => {
-            return Err(CommandError::invalid(&problems).into())
+            return Err(CommandError::invalid_flags(problems).into())
         }
         Err(e) => return Err(e.into()),
     }

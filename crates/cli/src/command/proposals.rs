@@ -166,16 +166,7 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
         rationale: args.rationale,
         ttl,
     };
-    let proposal = Proposal::new(draft, ctx.clock.now()).map_err(|problems| {
-        let renamed: Vec<ValidationError> = problems
-            .into_iter()
-            .map(|p| {
-                let flag = format!("--{}", p.field.replace('_', "-"));
-                p.for_field(flag)
-            })
-            .collect();
-        CommandError::invalid(&renamed)
-    })?;
+    let proposal = Proposal::new(draft, ctx.clock.now()).map_err(CommandError::invalid_flags)?;
     // A proposal for a market the user may not trade could never be executed (I5): refused as
     // bad input here, before anything is stored. The executor checks the allowlist again.
     let allowlist = ctx.store.allowlist_list(user.id).await?;

@@ -452,7 +452,7 @@ fn policy_set_changes_only_given_fields(d: &Deployment) {
     ]);
     assert_eq!(inconsistent.code, 2, "{inconsistent:#?}");
     assert!(
-        inconsistent.stderr.contains("daily_notional_max"),
+        inconsistent.stderr.contains("--daily-notional-max"),
         "{inconsistent:#?}"
     );
 }

@@ -18,6 +18,7 @@ mod cli_args;
 mod commands;
 mod crash;
 mod docs_examples;
+mod golden;
 mod operator;
 mod service;
 mod support;
