@@ -243,16 +243,16 @@ impl Metrics {
 
     /// Reports what one execute call answered: its refusal, a final state it reached (REJECTED,
     /// FAILED; FILLED and CANCELED come from the reconciler; a retry's `AlreadyClaimed` was
-    /// counted when it happened), and for a placed order the order path's latency, read from
-    /// the execution's own event times (the executor's clock), so the numbers are the recorded
-    /// ones rather than the caller's view.
-    pub async fn execute_answered(&self, store: &Store, outcome: &ExecutionOutcome) {
+    /// counted when it happened), and for a placed order the order path's latency, from the
+    /// times the executor recorded on the execution itself (its clock, not the caller's view;
+    /// no read of the database on the order path).
+    pub fn execute_answered(&self, outcome: &ExecutionOutcome) {
         if let Some(refusal) = outcome.refusal() {
             self.execution_refused(refusal);
         }
         match outcome {
             ExecutionOutcome::AlreadyClaimed(_) => {}
-            ExecutionOutcome::Placed(execution) => self.order_path_of(store, execution).await,
+            ExecutionOutcome::Placed(execution) => self.order_path_of(execution),
             other => {
                 if let Some(execution) = other.execution() {
                     self.execution_finished(execution.state);
@@ -261,25 +261,23 @@ impl Metrics {
         }
     }
 
-    /// Observes both order-path stages of a placed execution from its events.
-    async fn order_path_of(&self, store: &Store, execution: &Execution) {
-        let events = match store.execution_events(execution.id).await {
-            Ok(events) => events,
-            Err(error) => {
-                tracing::warn!(%error, execution_id = %execution.id, "order-path latency not recorded: the events could not be read");
-                return;
-            }
-        };
-        let at = |event: &str| events.iter().find(|e| e.event == event).map(|e| e.at);
-        let claimed = at("claimed");
-        let sent = at("submit_committed");
-        let submitted = events
-            .iter()
-            .find(|e| e.to_state == ExecutionState::Submitted)
-            .map(|e| e.at);
+    /// Observes both order-path stages of a placed execution: claim (`created_at`) → the
+    /// signed order request committed `SUBMITTING` (`signed_at`) → accepted (`updated_at`, the
+    /// acceptance being a placed execution's last change).
+    fn order_path_of(&self, execution: &Execution) {
+        let accepted =
+            (execution.state == ExecutionState::Submitted).then_some(execution.updated_at);
         let stages = [
-            (OrderPathStage::ClaimToOrderSent, claimed, sent),
-            (OrderPathStage::OrderSentToSubmitted, sent, submitted),
+            (
+                OrderPathStage::ClaimToOrderSent,
+                Some(execution.created_at),
+                execution.signed_at,
+            ),
+            (
+                OrderPathStage::OrderSentToSubmitted,
+                execution.signed_at,
+                accepted,
+            ),
         ];
         for (stage, from, to) in stages {
             if let Some((from, to)) = from.zip(to) {

@@ -301,11 +301,11 @@ pub(crate) async fn run(
             Arc::clone(&clock),
             APPROVED_SWEEP_INTERVAL,
         );
-        let (store, metrics, token) = (ctx.store.clone(), metrics.clone(), shutdown.clone());
+        let (metrics, token) = (metrics.clone(), shutdown.clone());
         tasks.spawn(async move {
             work.run(approved_rx, token, |proposal, outcome| {
-                let (store, metrics) = (store.clone(), metrics.clone());
-                async move { report_execution(&store, &metrics, &proposal, outcome).await }
+                report_execution(&metrics, &proposal, outcome);
+                std::future::ready(())
             })
             .await;
             Ok(())
@@ -496,8 +496,7 @@ async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
 }
 
 /// What `vigil run` prints for each executed proposal, and counts in the metrics.
-async fn report_execution(
-    store: &Store,
+fn report_execution(
     metrics: &vigil_server::Metrics,
     proposal: &vigil_core::Proposal,
     outcome: Result<ExecutionOutcome, ExecuteError>,
@@ -511,7 +510,7 @@ async fn report_execution(
         short(&proposal.id.to_string())
     );
     if let Ok(outcome) = &outcome {
-        metrics.execute_answered(store, outcome).await;
+        metrics.execute_answered(outcome);
     }
     match outcome {
         Ok(ExecutionOutcome::Placed(e)) => crate::out!(

@@ -80,10 +80,7 @@ pub(crate) async fn execute_proposal(
                 execution_id = ?outcome.execution().map(|e| e.id),
                 "proposal executed through the API"
             );
-            state
-                .metrics()
-                .execute_answered(state.store(), &outcome)
-                .await;
+            state.metrics().execute_answered(&outcome);
             Ok::<_, ApiError>(outcome)
         })
     };
