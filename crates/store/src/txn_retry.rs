@@ -25,6 +25,13 @@
 //!   sections of one user across every Vigil instance sharing the database while leaving other
 //!   users free. `synchronous_commit` is on for every session (set at connect, see `lib.rs`).
 //!
+//! Why not `backon`, which alert delivery uses for its retries: this loop's budget is a deadline
+//! on the whole (every attempt's own time included, not only the sleeps, which is what
+//! `backon`'s total delay counts), its waits are "full jitter" (uniform in zero to the
+//! exponential ceiling, so contending writers spread out; `backon` adds jitter on top of the
+//! delay instead), and the jitter comes from the store's seeded RNG so that a test replays the
+//! same waits. Those three are the point of the loop; the loop itself is the few lines below.
+//!
 //! `clippy.toml` disallows sqlx's ways of opening a transaction; this module holds the one
 //! `#[expect(clippy::disallowed_methods)]`.
 
