@@ -20,13 +20,13 @@ use super::{check_reason, take_limit, ReasonBody};
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::{ApiJson, OptionalJson, PathSegment, QueryParams},
+    extract::{ApiJson, NoQuery, OptionalJson, PathSegment, QueryParams},
     state::ApiState,
     views::ProposalView,
 };
 
 /// The longest time to live a proposal may have (one week), as the CLI allows.
-const TTL_MINUTES_MAX: i64 = 10_080;
+pub(crate) const TTL_MINUTES_MAX: i64 = 10_080;
 /// The time to live when none is given.
 const TTL_MINUTES_DEFAULT: i64 = 60;
 
@@ -35,7 +35,8 @@ const TTL_MINUTES_DEFAULT: i64 = 60;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProposalRequest {
-    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`).
+    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`; each asset 1 to 12 letters or digits, any case).
+    #[schema(pattern = r"^\s*[A-Za-z0-9]{1,12}-[A-Za-z0-9]{1,12}\s*$")]
     pub market: String,
     /// `buy` or `sell`.
     pub side: String,
@@ -48,8 +49,10 @@ pub struct CreateProposalRequest {
     /// The limit price of a limit order, as a decimal string.
     pub limit_price: Option<String>,
     /// Minutes until it expires, 1 to 10080 (default 60).
+    #[schema(minimum = 1, maximum = 10080)]
     pub ttl_minutes: Option<i64>,
-    /// Why, in words a person can check.
+    /// Why, in words a person can check (at most 4000 characters).
+    #[schema(max_length = 4000)]
     pub rationale: Option<String>,
 }
 
@@ -171,12 +174,10 @@ async fn owned_listed_proposal(
     get, path = "/api/v1/proposals", tag = "proposals",
     params(
         ("status" = Option<String>, Query, description = "Only this status: PENDING, APPROVED, REJECTED, EXPIRED, EXECUTED or CANCELLED"),
-        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)", minimum = 1, maximum = 1000),
     ),
     responses(
         (status = 200, description = "The caller's proposals", body = [ProposalView]),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 422, description = "A bad filter", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -206,8 +207,6 @@ pub(crate) async fn list_proposals(
     request_body = CreateProposalRequest,
     responses(
         (status = 201, description = "Created", body = ProposalView),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 422, description = "A field is invalid, or the market is not on the caller's allowlist (field `market`)", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -215,6 +214,7 @@ pub(crate) async fn list_proposals(
 pub(crate) async fn create_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<CreateProposalRequest>,
 ) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
     // At the store's precision, so this answer equals every later read of the proposal.
@@ -246,7 +246,6 @@ pub(crate) async fn create_proposal(
     params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
     responses(
         (status = 200, description = "The proposal", body = ProposalView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -254,6 +253,7 @@ pub(crate) async fn create_proposal(
 pub(crate) async fn get_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
 ) -> Result<Json<ProposalView>, ApiError> {
     let listed = owned_listed_proposal(&state, &caller, proposal_id(&id)?).await?;
@@ -324,7 +324,6 @@ async fn decide(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "Approved", body = ProposalView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
         (status = 409, description = "Not PENDING, or expired", body = ErrorBody),
     ),
@@ -333,6 +332,7 @@ async fn decide(
 pub(crate) async fn approve_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ProposalView>, ApiError> {
@@ -349,7 +349,6 @@ pub(crate) async fn approve_proposal(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "Rejected", body = ProposalView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
         (status = 409, description = "Not PENDING, or expired", body = ErrorBody),
     ),
@@ -358,6 +357,7 @@ pub(crate) async fn approve_proposal(
 pub(crate) async fn reject_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ProposalView>, ApiError> {
