@@ -7,6 +7,9 @@
 //! - [`OptionalJson`]: the same, but an empty body is `None` (for actions whose body only
 //!   carries an optional reason).
 //! - [`QueryParams`]: query parameters, taken by name; an unknown or repeated one → 422.
+//! - [`NoQuery`]: for a route that takes no query parameters: any one → 422 naming it (the same
+//!   refusal as [`QueryParams::finish`] with nothing known). Every handler takes one of the two,
+//!   so no route ignores a parameter (docs/api.md: unknown parameters are refused).
 //! - [`PathSegment`]: the one path parameter of a route, as text for the handler to parse.
 
 use axum::{
@@ -189,6 +192,22 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
                 .with_detail(rejection.body_text())
             })?;
         Ok(QueryParams(pairs))
+    }
+}
+
+/// The query string of a route that takes no parameters: any parameter is refused with 422
+/// naming it, so a misspelt or misplaced filter is an error rather than silently ignored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        QueryParams::from_request_parts(parts, state)
+            .await?
+            .finish(&[])
+            .map(|()| NoQuery)
     }
 }
 

@@ -10,7 +10,7 @@ use super::{check_reason, ReasonBody};
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, OptionalJson, PathSegment},
+    extract::{ApiJson, NoQuery, OptionalJson, PathSegment},
     state::ApiState,
     views::{AllowlistChangeView, AllowlistView},
 };
@@ -19,9 +19,11 @@ use crate::{
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllowlistAddRequest {
-    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`).
+    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`; each asset 1 to 12 letters or digits, any case).
+    #[schema(pattern = r"^\s*[A-Za-z0-9]{1,12}-[A-Za-z0-9]{1,12}\s*$")]
     pub market: String,
-    /// Why (recorded in the audit log).
+    /// Why (recorded in the audit log), at most 1000 characters.
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -35,13 +37,13 @@ async fn markets(state: &ApiState, caller: &Caller) -> Result<Vec<String>, ApiEr
     get, path = "/api/v1/allowlist", tag = "allowlist",
     responses(
         (status = 200, description = "The caller's allowed markets", body = AllowlistView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn get_allowlist(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
 ) -> Result<Json<AllowlistView>, ApiError> {
     Ok(Json(AllowlistView {
         markets: markets(&state, &caller).await?,
@@ -55,7 +57,6 @@ pub(crate) async fn get_allowlist(
     responses(
         (status = 201, description = "Added", body = AllowlistChangeView),
         (status = 200, description = "Already there; nothing changed", body = AllowlistChangeView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 422, description = "Not a market", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -63,6 +64,7 @@ pub(crate) async fn get_allowlist(
 pub(crate) async fn add_to_allowlist(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<AllowlistAddRequest>,
 ) -> Result<(StatusCode, Json<AllowlistChangeView>), ApiError> {
     let market = Market::parse(&body.market)?;
@@ -89,11 +91,10 @@ pub(crate) async fn add_to_allowlist(
 /// nothing).
 #[utoipa::path(
     delete, path = "/api/v1/allowlist/{market}", tag = "allowlist",
-    params(("market" = String, Path, description = "The market, e.g. BTC-EUR")),
+    params(("market" = String, Path, description = "The market, e.g. BTC-EUR", pattern = r"^\s*[A-Za-z0-9]{1,12}-[A-Za-z0-9]{1,12}\s*$")),
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "The list afterwards; `changed` says whether it was there", body = AllowlistChangeView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 422, description = "Not a market", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -101,6 +102,7 @@ pub(crate) async fn add_to_allowlist(
 pub(crate) async fn remove_from_allowlist(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(market): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<AllowlistChangeView>, ApiError> {

@@ -22,7 +22,7 @@ use super::proposals::{owned_proposal, proposal_id};
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::PathSegment,
+    extract::{NoQuery, PathSegment},
     state::ApiState,
     views::{ExecutionView, RefusalView},
 };
@@ -46,7 +46,6 @@ pub struct ExecuteView {
     responses(
         (status = 200, description = "placed, already_claimed, refused or failed: see `outcome`", body = ExecuteView),
         (status = 202, description = "outcome_unknown: the order may exist; the reconciler resolves it", body = ExecuteView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
         (status = 500, description = "The execution task stopped without an answer; the reconciler resolves the execution", body = ErrorBody),
         (status = 503, description = "The database or the executor is unavailable; nothing was sent twice", body = ErrorBody),
@@ -56,6 +55,7 @@ pub struct ExecuteView {
 pub(crate) async fn execute_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
 ) -> Result<(StatusCode, Json<ExecuteView>), ApiError> {
     let proposal = owned_proposal(&state, &caller, proposal_id(&id)?).await?;

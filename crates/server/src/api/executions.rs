@@ -8,7 +8,7 @@ use super::take_limit;
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::{PathSegment, QueryParams},
+    extract::{NoQuery, PathSegment, QueryParams},
     state::ApiState,
     views::{ExecutionDetailView, ExecutionEventView, ExecutionView, FillView},
 };
@@ -33,13 +33,11 @@ pub(crate) async fn owned_execution(
     get, path = "/api/v1/executions", tag = "executions",
     params(
         ("state" = Option<String>, Query, description = "Only this state: CLAIMED, SUBMITTING, SUBMITTED, FILLED, CANCELED, REJECTED or FAILED"),
-        ("market" = Option<String>, Query, description = "Only this market, e.g. BTC-EUR"),
-        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)"),
+        ("market" = Option<String>, Query, description = "Only this market, e.g. BTC-EUR", pattern = r"^\s*[A-Za-z0-9]{1,12}-[A-Za-z0-9]{1,12}\s*$"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)", minimum = 1, maximum = 1000),
     ),
     responses(
         (status = 200, description = "The caller's executions", body = [ExecutionView]),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 422, description = "A bad filter", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -74,7 +72,6 @@ pub(crate) async fn list_executions(
     params(("execution_id" = Uuid, Path, description = "The execution's id")),
     responses(
         (status = 200, description = "The execution, its events and fills", body = ExecutionDetailView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such execution among the caller's", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -82,6 +79,7 @@ pub(crate) async fn list_executions(
 pub(crate) async fn get_execution(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
 ) -> Result<Json<ExecutionDetailView>, ApiError> {
     let id = ExecutionId::parse(&id)?;

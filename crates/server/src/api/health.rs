@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::{
     error::ErrorBody,
+    extract::NoQuery,
     metrics::{reconciler_backlog, ExchangeKey},
     openapi,
     state::ApiState,
@@ -83,7 +84,7 @@ fn check(ok: bool, detail: impl Into<String>) -> CheckView {
     get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is alive", body = HealthView))
 )]
-pub(crate) async fn healthz() -> Json<HealthView> {
+pub(crate) async fn healthz(_query: NoQuery) -> Json<HealthView> {
     Json(HealthView {
         status: "ok".to_owned(),
     })
@@ -97,7 +98,10 @@ pub(crate) async fn healthz() -> Json<HealthView> {
         (status = 503, description = "Not ready; the failed checks say why", body = ReadinessView),
     )
 )]
-pub(crate) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<ReadinessView>) {
+pub(crate) async fn readyz(
+    State(state): State<ApiState>,
+    _query: NoQuery,
+) -> (StatusCode, Json<ReadinessView>) {
     let limits = state.config().readiness;
     let database = match tokio::time::timeout(
         limits.database_timeout,
@@ -212,7 +216,7 @@ fn reconciler_unknown(limit_seconds: u64) -> ReconcilerCheckView {
         (status = 403, description = "Not a loopback client", body = ErrorBody),
     )
 )]
-pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
+pub(crate) async fn metrics(State(state): State<ApiState>, _query: NoQuery) -> Response {
     if let Some(exchange) = state.exchange() {
         state
             .metrics()
@@ -239,6 +243,6 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
     get, path = "/api/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
-pub(crate) async fn openapi_json() -> Response {
+pub(crate) async fn openapi_json(_query: NoQuery) -> Response {
     Json(openapi::document()).into_response()
 }

@@ -12,7 +12,7 @@ use super::{check_reason, take_limit, ReasonBody};
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, OptionalJson, PathSegment, QueryParams},
+    extract::{ApiJson, NoQuery, OptionalJson, PathSegment, QueryParams},
     state::ApiState,
     views::ScanJobView,
 };
@@ -22,18 +22,22 @@ use crate::{
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJobRequest {
-    /// The strategy's name, e.g. `dca`.
+    /// The strategy's name, e.g. `dca` (1 to 64 lower-case letters, digits or `_`).
+    #[schema(max_length = 64, pattern = r"^[a-z0-9_]{1,64}$")]
     pub strategy: String,
-    /// The markets to scan, e.g. `["BTC-EUR"]` (no repeats).
+    /// The markets to scan, e.g. `["BTC-EUR"]` (1 to 20, no repeats).
+    #[schema(min_items = 1, max_items = 20)]
     pub markets: Vec<String>,
     /// The strategy's parameters (a JSON object; default `{}`).
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
     /// Seconds between runs (1 to 604800).
+    #[schema(minimum = 1, maximum = 604800)]
     pub interval_seconds: u32,
     /// When it first runs (default: now).
     pub first_run_at: Option<DateTime<Utc>>,
-    /// Why (recorded in the audit log).
+    /// Why (recorded in the audit log), at most 1000 characters.
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -52,10 +56,9 @@ async fn owned_job(state: &ApiState, caller: &Caller, segment: &str) -> Result<S
 /// Lists the caller's scan jobs, soonest due first.
 #[utoipa::path(
     get, path = "/api/v1/jobs", tag = "jobs",
-    params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
+    params(("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)", minimum = 1, maximum = 1000)),
     responses(
         (status = 200, description = "The caller's jobs", body = [ScanJobView]),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -80,14 +83,13 @@ pub(crate) async fn list_jobs(
     request_body = CreateJobRequest,
     responses(
         (status = 201, description = "Created", body = ScanJobView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_job(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<CreateJobRequest>,
 ) -> Result<(StatusCode, Json<ScanJobView>), ApiError> {
     let mut problems = Vec::new();
@@ -127,7 +129,6 @@ pub(crate) async fn create_job(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "The job now", body = ScanJobView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such job among the caller's", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -135,6 +136,7 @@ pub(crate) async fn create_job(
 pub(crate) async fn pause_job(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ScanJobView>, ApiError> {
@@ -151,7 +153,6 @@ pub(crate) async fn pause_job(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "The job now", body = ScanJobView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such job among the caller's", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -159,6 +160,7 @@ pub(crate) async fn pause_job(
 pub(crate) async fn resume_job(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ScanJobView>, ApiError> {
@@ -175,7 +177,6 @@ pub(crate) async fn resume_job(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "The removed job", body = ScanJobView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such job among the caller's", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -183,6 +184,7 @@ pub(crate) async fn resume_job(
 pub(crate) async fn remove_job(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ScanJobView>, ApiError> {

@@ -16,7 +16,7 @@ use super::check_reason;
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::ApiJson,
+    extract::{ApiJson, NoQuery},
     state::ApiState,
     views::{GlobalKillSwitchView, KillSwitchView},
 };
@@ -27,7 +27,8 @@ use crate::{
 pub struct KillSwitchRequest {
     /// `true`: no order is placed while it is on.
     pub on: bool,
-    /// Why (recorded in the audit log).
+    /// Why (recorded in the audit log), at most 1000 characters.
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -36,13 +37,13 @@ pub struct KillSwitchRequest {
     get, path = "/api/v1/kill-switch", tag = "kill switch",
     responses(
         (status = 200, description = "The caller's and the global switch", body = KillSwitchView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn get_kill_switch(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     let switches = state.store().kill_switch_read(caller.id()).await?;
     let setter = state.store().kill_switch_setter(caller.id()).await?;
@@ -55,15 +56,14 @@ pub(crate) async fn get_kill_switch(
     request_body = KillSwitchRequest,
     responses(
         (status = 200, description = "The switches now", body = KillSwitchView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Turning off a switch an admin turned on needs an admin (admin_required)", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn put_kill_switch(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<KillSwitchRequest>,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     let by = caller.attribution(state.now(), check_reason(body.reason)?);
@@ -87,14 +87,13 @@ pub(crate) async fn put_kill_switch(
     get, path = "/api/v1/admin/kill-switch", tag = "admin",
     responses(
         (status = 200, description = "The global switch", body = GlobalKillSwitchView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn get_global_kill_switch(
     State(state): State<ApiState>,
     _admin: Caller,
+    _query: NoQuery,
 ) -> Result<Json<GlobalKillSwitchView>, ApiError> {
     let on = state.store().kill_switch_read_global().await?;
     Ok(Json(GlobalKillSwitchView { on, previous: None }))
@@ -107,15 +106,13 @@ pub(crate) async fn get_global_kill_switch(
     request_body = KillSwitchRequest,
     responses(
         (status = 200, description = "The global switch now, and before", body = GlobalKillSwitchView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn put_global_kill_switch(
     State(state): State<ApiState>,
     admin: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<KillSwitchRequest>,
 ) -> Result<Json<GlobalKillSwitchView>, ApiError> {
     let by = admin.attribution(state.now(), check_reason(body.reason)?);

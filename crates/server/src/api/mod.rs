@@ -42,7 +42,8 @@ pub(crate) fn take_limit(query: &mut QueryParams) -> Result<u32, ApiError> {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
-    /// Why, in the caller's words (recorded in `audit_log`).
+    /// Why, in the caller's words (recorded in `audit_log`), at most 1000 characters.
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 

@@ -11,7 +11,7 @@ use super::check_reason;
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::ApiJson,
+    extract::{ApiJson, NoQuery},
     state::ApiState,
     views::PolicyView,
 };
@@ -27,14 +27,17 @@ pub struct PolicyRequest {
     /// The most per UTC day, at least the per-order cap, e.g. `"100"`.
     pub daily_notional_max: String,
     /// Cooldown in minutes (at most 10080).
+    #[schema(maximum = 10080)]
     pub cooldown_minutes: u32,
     /// Anti-flip window in minutes (at most 10080).
+    #[schema(maximum = 10080)]
     pub anti_flip_minutes: u32,
     /// Approve strategy and advisor proposals without a person.
     pub auto_approve: bool,
     /// The daily LLM budget in USD, e.g. `"1"` (zero or more).
     pub llm_daily_budget: String,
-    /// Why (recorded in the audit log).
+    /// Why (recorded in the audit log), at most 1000 characters.
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -79,13 +82,13 @@ impl PolicyRequest {
     get, path = "/api/v1/policy", tag = "policy",
     responses(
         (status = 200, description = "The caller's policy", body = PolicyView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn get_policy(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
 ) -> Result<Json<PolicyView>, ApiError> {
     let policy = state.store().policy_get(caller.id()).await?;
     Ok(Json(PolicyView::from(&policy)))
@@ -97,17 +100,15 @@ pub(crate) async fn get_policy(
     request_body = PolicyRequest,
     responses(
         (status = 200, description = "The policy now in force", body = PolicyView),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "A value above the deployment's ceilings, or a raise before the caps have been in force for 24 hours (admin_required)", body = ErrorBody),
         (status = 409, description = "A cap goes up while the stability window is not stable (conflict)", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn put_policy(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<PolicyRequest>,
 ) -> Result<Json<PolicyView>, ApiError> {
     let (policy, reason) = body.into_policy()?;

@@ -19,7 +19,7 @@ use super::{check_reason, take_limit, ReasonBody};
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::{ApiJson, OptionalJson, PathSegment, QueryParams},
+    extract::{ApiJson, NoQuery, OptionalJson, PathSegment, QueryParams},
     state::ApiState,
     views::ProposalView,
 };
@@ -32,7 +32,8 @@ const TTL_MINUTES_DEFAULT: i64 = 60;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProposalRequest {
-    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`).
+    /// The market, `BASE-QUOTE` (e.g. `BTC-EUR`; each asset 1 to 12 letters or digits, any case).
+    #[schema(pattern = r"^\s*[A-Za-z0-9]{1,12}-[A-Za-z0-9]{1,12}\s*$")]
     pub market: String,
     /// `buy` or `sell`.
     pub side: String,
@@ -45,8 +46,10 @@ pub struct CreateProposalRequest {
     /// The limit price of a limit order, as a decimal string.
     pub limit_price: Option<String>,
     /// Minutes until it expires, 1 to 1440 (one day; default 60).
+    #[schema(minimum = 1, maximum = 1440)]
     pub ttl_minutes: Option<i64>,
-    /// Why, in words a person can check.
+    /// Why, in words a person can check (at most 4000 characters).
+    #[schema(max_length = 4000)]
     pub rationale: Option<String>,
 }
 
@@ -166,12 +169,10 @@ async fn owned_listed_proposal(
     get, path = "/api/v1/proposals", tag = "proposals",
     params(
         ("status" = Option<String>, Query, description = "Only this status: PENDING, APPROVED, REJECTED, EXPIRED, EXECUTED or CANCELLED"),
-        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)", minimum = 1, maximum = 1000),
     ),
     responses(
         (status = 200, description = "The caller's proposals", body = [ProposalView]),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 422, description = "A bad filter", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -201,8 +202,6 @@ pub(crate) async fn list_proposals(
     request_body = CreateProposalRequest,
     responses(
         (status = 201, description = "Created", body = ProposalView),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 422, description = "A field is invalid, or the market is not on the caller's allowlist (field `market`)", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -210,6 +209,7 @@ pub(crate) async fn list_proposals(
 pub(crate) async fn create_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<CreateProposalRequest>,
 ) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
     // At the store's precision, so this answer equals every later read of the proposal.
@@ -241,7 +241,6 @@ pub(crate) async fn create_proposal(
     params(("proposal_id" = Uuid, Path, description = "The proposal's id")),
     responses(
         (status = 200, description = "The proposal", body = ProposalView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -249,6 +248,7 @@ pub(crate) async fn create_proposal(
 pub(crate) async fn get_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
 ) -> Result<Json<ProposalView>, ApiError> {
     let listed = owned_listed_proposal(&state, &caller, proposal_id(&id)?).await?;
@@ -319,7 +319,6 @@ async fn decide(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "Approved", body = ProposalView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
         (status = 409, description = "Not PENDING, or expired", body = ErrorBody),
     ),
@@ -328,6 +327,7 @@ async fn decide(
 pub(crate) async fn approve_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ProposalView>, ApiError> {
@@ -344,7 +344,6 @@ pub(crate) async fn approve_proposal(
     request_body(content = Option<ReasonBody>, description = "Optional: why (recorded in the audit log)"),
     responses(
         (status = 200, description = "Rejected", body = ProposalView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 404, description = "No such proposal among the caller's", body = ErrorBody),
         (status = 409, description = "Not PENDING, or expired", body = ErrorBody),
     ),
@@ -353,6 +352,7 @@ pub(crate) async fn approve_proposal(
 pub(crate) async fn reject_proposal(
     State(state): State<ApiState>,
     caller: Caller,
+    _query: NoQuery,
     PathSegment(id): PathSegment,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Json<ProposalView>, ApiError> {

@@ -14,7 +14,7 @@ use vigil_store::TokenHash;
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::ApiJson,
+    extract::{ApiJson, NoQuery},
     state::ApiState,
     views::{CreatedUserView, UserView},
 };
@@ -24,6 +24,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// A unique name: 1 to 64 letters, digits, `_`, `-` or `.`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
     /// Whether the user is an administrator (default false).
     pub is_admin: Option<bool>,
@@ -44,14 +45,13 @@ fn new_token() -> String {
     get, path = "/api/v1/admin/users", tag = "admin",
     responses(
         (status = 200, description = "Every user, by name", body = [UserView]),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn list_users(
     State(state): State<ApiState>,
     _admin: Caller,
+    _query: NoQuery,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     let users = state.store().user_list().await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
@@ -64,16 +64,14 @@ pub(crate) async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created; the token is shown once", body = CreatedUserView),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_user(
     State(state): State<ApiState>,
     admin: Caller,
+    _query: NoQuery,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<CreatedUserView>), ApiError> {
     let now = state.now();

@@ -20,7 +20,7 @@ use crate::app::{Account, TestApp};
 
 /// The app with an executor whose clients talk to `sim` (wall clock: the simulator checks
 /// signing times against its own).
-fn with_executor(sim: &SpawnedSim) -> impl FnOnce(ApiDeps) -> ApiDeps {
+pub(crate) fn with_executor(sim: &SpawnedSim) -> impl FnOnce(ApiDeps) -> ApiDeps {
     let (base_url, view, trade) = (
         sim.base_url.clone(),
         (sim.view_key.to_owned(), sim.view_secret.to_owned()),

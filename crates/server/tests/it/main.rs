@@ -3,7 +3,8 @@
 //! Goal: prove what a user of the API relies on: nothing is served without credentials, no user
 //! can see or touch another user's resources, every endpoint does what `docs/api.md` says, bad
 //! input gets a JSON error with a stable `error_code` and the field, every answer carries a
-//! request id, the OpenAPI document lists exactly the served routes (pinned by a golden file),
+//! request id, the OpenAPI document lists exactly the served routes (pinned by a golden file)
+//! and exactly the statuses each one answers (`statuses.rs`),
 //! `/metrics` exposes the named series, and `/readyz` tells the truth about the database, the
 //! exchange and the reconciler.
 //!
@@ -28,6 +29,7 @@ mod execute;
 mod health;
 mod openapi;
 mod resources;
+mod statuses;
 
 /// Instantiates each named `async fn(&TestApp)` in the calling module once per back end.
 macro_rules! server_tests {
