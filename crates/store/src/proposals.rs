@@ -136,26 +136,9 @@ impl Store {
         &self,
         filter: &ProposalFilter,
     ) -> Result<Vec<Proposal>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM proposals WHERE ($1 IS NULL OR user_id = $1) \
-             AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
-            rows::PROPOSAL_COLUMNS
-        );
-        let mut pooled = self.acquire().await?;
-        let found = pooled
-            .conn()
-            .fetch_all(
-                "proposal_list",
-                &sql,
-                args![
-                    filter.user.map(|u| u.as_uuid()),
-                    filter.status.map(|s| s.as_str().to_owned()),
-                    rows::limit(filter.limit),
-                ],
-            )
-            .await
-            .map_err(|e| self.classify(e))?;
-        found.iter().map(rows::proposal).collect()
+        // The same query as the list with outcomes: one filter, one ordering, one limit.
+        let listed = self.proposal_list_with_outcomes(filter).await?;
+        Ok(listed.into_iter().map(|l| l.proposal).collect())
     }
 
     /// Proposals matching the filter, newest first, each with the summary of its execution
