@@ -16,7 +16,7 @@
 //! a person executes, reverts or cancels it. An execution that ended in an error (the database
 //! was unreachable) is tried again at the next sweep.
 
-use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -59,15 +59,12 @@ impl ApprovedProposals {
     /// and those whose ids arrive on `wake` at once. `executed` is called with each proposal and
     /// what its execution answered (for the caller's output and metrics). An execution in
     /// progress is not interrupted by the token: it runs to its safe end, then the loop returns.
-    pub async fn run<F, Fut>(
+    pub async fn run(
         &self,
         mut wake: mpsc::Receiver<ProposalId>,
         shutdown: CancellationToken,
-        mut executed: F,
-    ) where
-        F: FnMut(Proposal, Result<ExecutionOutcome, ExecuteError>) -> Fut,
-        Fut: Future<Output = ()>,
-    {
+        mut executed: impl FnMut(Proposal, Result<ExecutionOutcome, ExecuteError>),
+    ) {
         let mut answered: HashSet<ProposalId> = HashSet::new();
         let mut sweep = tokio::time::interval(self.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -97,7 +94,7 @@ impl ApprovedProposals {
                 if result.is_ok() {
                     answered.insert(proposal.id);
                 }
-                executed(proposal, result).await;
+                executed(proposal, result);
             }
         }
     }

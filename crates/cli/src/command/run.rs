@@ -305,7 +305,6 @@ pub(crate) async fn run(
         tasks.spawn(async move {
             work.run(approved_rx, token, |proposal, outcome| {
                 report_execution(&metrics, &proposal, outcome);
-                std::future::ready(())
             })
             .await;
             Ok(())

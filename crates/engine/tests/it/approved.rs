@@ -59,7 +59,6 @@ fn start(
                         Err(_) => "error",
                     };
                     reports.lock().unwrap().push((proposal.id, what));
-                    std::future::ready(())
                 },
             )
             .await;
