@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use vigil_store::StoreError;
 
-use crate::{command::CommandError, config::ConfigError};
+use vigil_core::ValidationError;
+
+use crate::config::ConfigError;
 
 /// Success.
 pub(crate) const SUCCESS: ExitCode = ExitCode::SUCCESS;
@@ -68,4 +70,43 @@ fn number_for(error: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+/// A problem a command found in what it was asked to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommandError {
+    /// The input is wrong; the message names each field and what was expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl CommandError {
+    /// One error listing every validation problem.
+    pub(crate) fn invalid(problems: &[ValidationError]) -> CommandError {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        CommandError::Invalid(format!(
+            "the input has {} problem(s); nothing was written:\n{}",
+            problems.len(),
+            lines.join("\n")
+        ))
+    }
+
+    /// [`CommandError::invalid`] for problems a library named by its field (`order_notional_max`),
+    /// told by the flag a person typed (`--order-notional-max`).
+    pub(crate) fn invalid_flags(problems: Vec<ValidationError>) -> CommandError {
+        let as_flags: Vec<ValidationError> = problems
+            .into_iter()
+            .map(|p| {
+                let flag = format!("--{}", p.field.replace('_', "-"));
+                p.for_field(flag)
+            })
+            .collect();
+        CommandError::invalid(&as_flags)
+    }
 }

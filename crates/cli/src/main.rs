@@ -5,6 +5,7 @@
 mod args;
 mod command;
 mod config;
+mod deployment;
 mod exit;
 mod output;
 

@@ -10,6 +10,9 @@
 //! - Money modules (core, store, client, engine, scan, ops, server) contain no `f64`/`f32`
 //!   (money is `Decimal`).
 //!
+//! - The CLI builds the store, the exchange clients, the executor, the reconciler and alert
+//!   delivery in its composition root (`crates/cli/src/deployment/`) only.
+//!
 //! The test reads `cargo metadata` and the files on disk; it needs no network.
 
 // Helpers outside #[test] functions unwrap freely: a panic is a test failure.
@@ -306,5 +309,43 @@ fn money_modules_use_no_floating_point() {
     assert!(
         offenders.is_empty(),
         "floating point in money code: {offenders:#?}"
+    );
+}
+
+#[test]
+fn the_cli_builds_its_parts_in_one_composition_root() {
+    // The store, the exchange clients, the executor, the reconciler and alert delivery are built
+    // by `crates/cli/src/deployment/` only, so every command (`vigil run` and the one-shot ones)
+    // gets the same parts, wired the same way (alerts reaching the webhook included).
+    let root = workspace_root();
+    let cli = root.join("crates/cli/src");
+    let composition_root = cli.join("deployment");
+    let constructors = [
+        "Store::connect(",
+        "BitvavoClients::new(",
+        "ReadOnlyClient::new(",
+        "TradingClient::new(",
+        "CancelClient::new(",
+        "AlertDelivery::new(",
+        "Executor::new(",
+        "Reconciler::new(",
+    ];
+    let offenders: Vec<String> = rust_sources()
+        .into_iter()
+        .filter(|p| p.starts_with(&cli) && !p.starts_with(&composition_root))
+        // Unit-test modules build what their test needs.
+        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            constructors
+                .iter()
+                .filter(|c| text.contains(*c))
+                .map(|c| format!("{} calls {c}", p.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "parts built outside the composition root (crates/cli/src/deployment/): {offenders:#?}"
     );
 }

@@ -12,8 +12,9 @@ use vigil_ops::{
 };
 use vigil_store::{AuditEntry, StoreError, User};
 
-use super::{CommandError, Context};
+use super::CommandError;
 use crate::args::PolicySetArgs;
+use crate::deployment::Deployment;
 
 /// A policy change that passed the window (or was overridden), waiting to be written.
 pub(crate) struct CapGuard {
@@ -27,7 +28,7 @@ impl CapGuard {
     }
 
     /// The override's own audit entry, written with the policy in one transaction.
-    pub(crate) fn override_entry(&self, ctx: &Context, user: &User) -> Option<AuditEntry> {
+    pub(crate) fn override_entry(&self, ctx: &Deployment, user: &User) -> Option<AuditEntry> {
         self.decision
             .override_entry(user.id, &ctx.attribution(None))
     }
@@ -47,7 +48,7 @@ impl CapGuard {
 
 /// Checks the change from `before` to `after` against the window.
 pub(crate) async fn guard(
-    ctx: &Context,
+    ctx: &Deployment,
     user: &User,
     before: &Policy,
     after: &Policy,
@@ -55,13 +56,13 @@ pub(crate) async fn guard(
 ) -> anyhow::Result<CapGuard> {
     let window = StabilityWindow::new(ctx.store.clone(), Arc::new(SystemClock));
     let override_ = if args.override_stability_window {
-        let admin = match ctx.store.user_get_by_name(&ctx.actor).await {
+        let admin = match ctx.store.user_get_by_name(ctx.actor()).await {
             Ok(admin) => admin,
             Err(StoreError::NotFound { .. }) => {
                 return Err(CommandError::Invalid(format!(
                     "--override-stability-window needs an admin: --actor {:?} is not a Vigil user; \
                      pass --actor NAME of an admin user (`vigil users list`)",
-                    ctx.actor
+                    ctx.actor()
                 ))
                 .into())
             }

@@ -8,26 +8,21 @@
 //! and the webhook when `alerts.webhook_url` is set), the same as `vigil run`'s; the command
 //! waits at its end, within `alerts.delivery_deadline_seconds`, for what it queued.
 
-use std::{collections::BTreeMap, process::ExitCode};
+use std::process::ExitCode;
 
 use serde_json::json;
 use vigil_core::{Execution, ExecutionId, ExecutionState, ProposalId};
 use vigil_engine::{ExecuteError, ExecutionOutcome};
 use vigil_store::{ExecutionFilter, StoreError};
 
-use super::{exchange, CommandError, Context};
+use super::CommandError;
 use crate::{
     args::{ExecuteArgs, ExecutionsCommand},
-    config::Config,
+    deployment::Deployment,
     exit, output,
 };
 
-pub(crate) async fn execute(
-    ctx: &Context,
-    args: &ExecuteArgs,
-    config: &Config,
-    env: &BTreeMap<String, String>,
-) -> anyhow::Result<ExitCode> {
+pub(crate) async fn execute(ctx: &Deployment, args: &ExecuteArgs) -> anyhow::Result<ExitCode> {
     let proposal_id = ProposalId::parse(&args.proposal)
         .map_err(|e| CommandError::invalid(&[e.for_field("--proposal")]))?;
     // Every flag is checked before anything is looked up (exit code 2 before 4).
@@ -51,7 +46,7 @@ pub(crate) async fn execute(
         Some(name) => ctx.user(name).await?.id,
         None => proposal.user_id,
     };
-    let session = exchange::TradingSession::open(&ctx.store, config, env).await?;
+    let session = ctx.trading().await?;
     let executed = session.trading.executor.execute(user_id, proposal_id).await;
     // What the execution raised (outcome unknown, send aborted, …) is delivered, or its failure
     // logged, before the answer is printed and the process exits; the order path only queued it.
@@ -94,7 +89,7 @@ pub(crate) async fn execute(
 }
 
 pub(crate) async fn executions(
-    ctx: &Context,
+    ctx: &Deployment,
     command: ExecutionsCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {
@@ -196,13 +191,8 @@ pub(crate) async fn executions(
     Ok(exit::SUCCESS)
 }
 
-pub(crate) async fn reconcile(
-    ctx: &Context,
-    json: bool,
-    config: &Config,
-    env: &BTreeMap<String, String>,
-) -> anyhow::Result<ExitCode> {
-    let session = exchange::TradingSession::open(&ctx.store, config, env).await?;
+pub(crate) async fn reconcile(ctx: &Deployment, json: bool) -> anyhow::Result<ExitCode> {
+    let session = ctx.trading().await?;
     let report = session.trading.reconciler.reconcile_once().await;
     // The pass's alerts (declared not placed, abandoned, unresolved) reach the webhook first.
     session.finish().await;

@@ -6,12 +6,13 @@ use rand::{rngs::OsRng, RngCore};
 use vigil_core::{Clock, Policy};
 use vigil_store::{DeploymentMode, TokenHash, User};
 
-use super::{CommandError, Context};
+use super::CommandError;
+use crate::deployment::Deployment;
 use crate::{args::InitArgs, exit};
 
 /// Creates the first (admin) user, their token, and the careful default policy (trading
 /// disabled, empty allowlist: deny by default).
-pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Deployment, args: &InitArgs) -> anyhow::Result<ExitCode> {
     // Bad input is reported as such (exit code 2) before the database's state is looked at.
     vigil_store::model::validate_user_name(&args.user)
         .map_err(|e| CommandError::invalid(&[e.for_field("--user")]))?;
@@ -30,7 +31,7 @@ pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCo
     } else {
         DeploymentMode::Live
     };
-    super::exchange::ensure_deployment_mode(&ctx.store, mode).await?;
+    crate::deployment::exchange::ensure_deployment_mode(&ctx.store, mode).await?;
     let (user, token) = create_user_with_token(ctx, &args.user, true).await?;
     crate::out!("initialised {} (a {mode} deployment)", ctx.store.url());
     crate::out!("user:      {} (admin, id {})", user.name, user.id);
@@ -46,7 +47,7 @@ pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCo
 
 /// Creates a user with the default policy and a fresh API token; returns the token text.
 pub(crate) async fn create_user_with_token(
-    ctx: &Context,
+    ctx: &Deployment,
     name: &str,
     admin: bool,
 ) -> anyhow::Result<(User, String)> {

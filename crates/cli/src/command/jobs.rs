@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use vigil_core::{Clock, Market, ScanJobId, ValidationError};
 use vigil_store::{NewScanJob, ScanJob, ScanJobFilter, StoreError};
 
-use super::{CommandError, Context};
+use super::CommandError;
+use crate::deployment::Deployment;
 use crate::{args::JobsCommand, exit, output};
 
-pub(crate) async fn run(ctx: &Context, command: JobsCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Deployment, command: JobsCommand) -> anyhow::Result<ExitCode> {
     match command {
         JobsCommand::Add {
             user,

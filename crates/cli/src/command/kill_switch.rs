@@ -7,19 +7,17 @@
 //! stays ON and the command says the orders are still open (exit code 1, never 2: the switch was
 //! written), so the operator can retry or cancel them on the exchange.
 
-use std::{collections::BTreeMap, process::ExitCode};
+use std::process::ExitCode;
 
 use serde_json::json;
 use vigil_engine::cancel_open_orders::{cancel_open_orders, CancelScope};
 
-use super::{exchange, policy, Context};
-use crate::{args::KillSwitchCommand, config::Config, exit, output};
+use super::policy;
+use crate::{args::KillSwitchCommand, deployment::Deployment, exit, output};
 
 pub(crate) async fn on_and_cancel(
-    ctx: &Context,
+    ctx: &Deployment,
     command: KillSwitchCommand,
-    config: &Config,
-    env: &BTreeMap<String, String>,
 ) -> anyhow::Result<ExitCode> {
     let (user, json_out) = match &command {
         KillSwitchCommand::On { scope, json, .. } => (scope.user.clone(), json.json),
@@ -33,7 +31,7 @@ pub(crate) async fn on_and_cancel(
     };
     // The switch is written whatever the exchange's configuration says (stopping comes first),
     // so a problem from here on is exit code 1, not 2: something WAS written.
-    let clients = exchange::clients(&ctx.store, config, env).await.map_err(|e| {
+    let clients = ctx.exchange_clients().await.map_err(|e| {
         anyhow::anyhow!("the kill switch is ON, but the open orders could NOT be cancelled: {e:#}; fix that and retry `vigil kill-switch on --cancel-open-orders`, or cancel them on the exchange")
     })?;
     let report = cancel_open_orders(&ctx.store, &clients.read_only, &clients.cancel, scope)

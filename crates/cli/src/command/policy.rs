@@ -7,13 +7,14 @@ use serde_json::json;
 use vigil_core::{Market, Notional, ValidationError};
 use vigil_store::{Authority, KillSwitchScope};
 
-use super::{CommandError, Context};
+use super::CommandError;
+use crate::deployment::Deployment;
 use crate::{
     args::{AllowlistCommand, KillSwitchCommand, PolicyCommand, PolicySetArgs},
     exit, output,
 };
 
-pub(crate) async fn run(ctx: &Context, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Deployment, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Show { user, json } => {
             let user = ctx.user(&user.user).await?;
@@ -38,7 +39,7 @@ pub(crate) async fn run(ctx: &Context, command: PolicyCommand) -> anyhow::Result
     Ok(exit::SUCCESS)
 }
 
-async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
+async fn set(ctx: &Deployment, args: PolicySetArgs) -> anyhow::Result<()> {
     // Parse every flag first and report all problems together, before looking anything up.
     let mut problems = Vec::new();
     let mut notional = |flag: &str, text: &Option<String>| -> Option<Notional> {
@@ -114,7 +115,7 @@ async fn set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn allowlist(
-    ctx: &Context,
+    ctx: &Deployment,
     command: AllowlistCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {
@@ -165,7 +166,7 @@ pub(crate) async fn allowlist(
 }
 
 async fn change(
-    ctx: &Context,
+    ctx: &Deployment,
     user: &str,
     markets: &[String],
     reason: Option<&str>,
@@ -199,7 +200,7 @@ async fn change(
 }
 
 pub(crate) async fn kill_switch(
-    ctx: &Context,
+    ctx: &Deployment,
     command: KillSwitchCommand,
 ) -> anyhow::Result<ExitCode> {
     let (scope, on, reason) = match command {

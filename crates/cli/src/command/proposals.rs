@@ -18,13 +18,14 @@ use vigil_core::{
 };
 use vigil_store::{ExecutionSummary, ListedProposal, ProposalFilter, StoreError};
 
-use super::{CommandError, Context};
+use super::CommandError;
+use crate::deployment::Deployment;
 use crate::{
     args::{OrderTypeArg, ProposalCreateArgs, ProposalsCommand},
     exit, output,
 };
 
-pub(crate) async fn run(ctx: &Context, command: ProposalsCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Deployment, command: ProposalsCommand) -> anyhow::Result<ExitCode> {
     match command {
         ProposalsCommand::Create(args) => create(ctx, args).await?,
         // Dispatched by `command::run`, which holds the exchange settings a rollback needs.
@@ -106,7 +107,7 @@ pub(crate) async fn run(ctx: &Context, command: ProposalsCommand) -> anyhow::Res
     Ok(exit::SUCCESS)
 }
 
-async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
+async fn create(ctx: &Deployment, args: ProposalCreateArgs) -> anyhow::Result<()> {
     let mut problems: Vec<ValidationError> = Vec::new();
     let market = Market::parse(&args.market)
         .map_err(|e| problems.push(e.for_field("--market")))
@@ -162,7 +163,7 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
         order_type,
         size,
         limit_price,
-        source: ProposalSource::Person(ctx.actor.clone()),
+        source: ProposalSource::Person(ctx.actor().to_owned()),
         rationale: args.rationale,
         ttl,
     };
@@ -185,7 +186,7 @@ async fn create(ctx: &Context, args: ProposalCreateArgs) -> anyhow::Result<()> {
 }
 
 /// The proposal with the summary of its execution, when it has one.
-async fn get(ctx: &Context, id: &str) -> anyhow::Result<ListedProposal> {
+async fn get(ctx: &Deployment, id: &str) -> anyhow::Result<ListedProposal> {
     let id = ProposalId::parse(id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]))?;
     match ctx.store.proposal_get_with_outcome(id).await {
         Ok(p) => Ok(p),
@@ -197,7 +198,12 @@ async fn get(ctx: &Context, id: &str) -> anyhow::Result<ListedProposal> {
     }
 }
 
-async fn decide(ctx: &Context, id: &str, action: ProposalAction, json: bool) -> anyhow::Result<()> {
+async fn decide(
+    ctx: &Deployment,
+    id: &str,
+    action: ProposalAction,
+    json: bool,
+) -> anyhow::Result<()> {
     let ListedProposal {
         proposal,
         execution,

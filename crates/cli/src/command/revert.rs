@@ -3,7 +3,7 @@
 //! for it (engine `rollback`); recorded in `audit_log` with its evidence; refused otherwise,
 //! saying why (exit code 5).
 
-use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc};
 
 use serde_json::json;
 use vigil_core::{ProposalId, SystemClock};
@@ -12,19 +12,14 @@ use vigil_ops::{
     RevertTo, Rollback,
 };
 
-use super::{audit::read_only_client, CommandError, Context};
+use super::CommandError;
 use crate::{
     args::{RevertArgs, RevertToArg},
-    config::Config,
+    deployment::Deployment,
     exit, output,
 };
 
-pub(crate) async fn run(
-    ctx: &Context,
-    args: &RevertArgs,
-    config: &Config,
-    env: &BTreeMap<String, String>,
-) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Deployment, args: &RevertArgs) -> anyhow::Result<ExitCode> {
     let id =
         ProposalId::parse(&args.id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]))?;
     let to = match args.to {
@@ -33,8 +28,8 @@ pub(crate) async fn run(
     };
     // The exchange is asked only when the proposal has an execution; without a configured
     // exchange such a rollback is refused (the plan says why), others go ahead.
-    let read_only = match config.bitvavo.base_url {
-        Some(_) => Some(read_only_client(config, env).await?),
+    let read_only = match ctx.config().bitvavo.base_url {
+        Some(_) => Some(ctx.read_only_client("").await?),
         None => None,
     };
     let rollback = Rollback::new(ctx.store.clone(), read_only, Arc::new(SystemClock));

@@ -7,7 +7,7 @@
 //! (`vigil_engine::Reconciler::run`), the rate-limit watch (`vigil_alerting::RateLimitWatch`),
 //! alert delivery and its watches, the exchange's dead man's switch, and the HTTP API. Each loop
 //! lives in the crate that owns it and is the loop its tests run; this module wires them (the
-//! executor and reconciler through `exchange::Trading::assemble`, as the one-shot commands do)
+//! executor and reconciler through `deployment::Trading::assemble`, as the one-shot commands do)
 //! and prints or counts what they report. Paper trading is the same wiring pointed at the
 //! built-in simulator, started in-process on loopback: the same client, signing, executor and
 //! reconciler that trade real money.
@@ -19,15 +19,14 @@
 //! taking new proposals; then every task is joined, so an execution in flight reaches a safe
 //! state (recorded outcome, or SUBMITTING for the reconciler) before the process exits.
 
-use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use chrono::SecondsFormat;
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use vigil_alerting::RateLimitWatch;
-use vigil_bitvavo::{BitvavoClients, ReadOnlyKey, TradeKey};
+use vigil_bitvavo::BitvavoClients;
 use vigil_core::{Clock, ExecutionState, Market, Notional, Policy, ProposalId, SystemClock};
 use vigil_engine::{ApprovedProposals, ExecuteError, ExecutionOutcome};
 use vigil_scan::{
@@ -36,8 +35,13 @@ use vigil_scan::{
 };
 use vigil_store::{DeploymentMode, ExecutionFilter, NewScanJob, ProposalFilter, Store, StoreError};
 
-use super::{exchange, init::create_user_with_token, CommandError, Context};
-use crate::{args::RunArgs, config::Config, exit};
+use super::{init::create_user_with_token, CommandError};
+use crate::{
+    args::RunArgs,
+    config::Config,
+    deployment::{alerts, exchange, Deployment, Settings},
+    exit,
+};
 
 /// The demo user paper trading creates on first use.
 const PAPER_USER: &str = "paper";
@@ -76,11 +80,8 @@ enum PlannedExchange {
 /// # Errors
 /// A [`CommandError::Invalid`] (or a configuration error) naming the flag or key and what was
 /// expected: exit code 2.
-pub(crate) async fn prepare(
-    args: &RunArgs,
-    config: &Config,
-    env: &BTreeMap<String, String>,
-) -> anyhow::Result<RunPlan> {
+pub(crate) async fn prepare(args: &RunArgs, settings: &Settings) -> anyhow::Result<RunPlan> {
+    let config = &settings.config;
     let scheduler = SchedulerConfig {
         poll_interval: Duration::from_millis(args.poll_ms),
         lease_ttl: Duration::from_secs(args.lease_ttl_seconds),
@@ -123,24 +124,24 @@ pub(crate) async fn prepare(
         sim_config.seed = args.seed;
         PlannedExchange::Paper(sim_config)
     } else {
-        PlannedExchange::Live(exchange::LiveExchange::from_config(config, env)?)
+        PlannedExchange::Live(settings.live_exchange()?)
     };
     let advisor = match &config.advisor {
         None => None,
-        Some(settings) => {
+        Some(wanted) => {
             let prices = PriceTable::new().with(
-                settings.model.clone(),
+                wanted.model.clone(),
                 ModelPrice {
-                    prompt_usd_per_million: settings.prompt_usd_per_million,
-                    completion_usd_per_million: settings.completion_usd_per_million,
+                    prompt_usd_per_million: wanted.prompt_usd_per_million,
+                    completion_usd_per_million: wanted.completion_usd_per_million,
                 },
             );
             let advisor_config = AdvisorConfig {
-                max_tokens: settings.max_tokens,
+                max_tokens: wanted.max_tokens,
                 ..AdvisorConfig::new(
-                    settings.base_url.clone(),
-                    settings.model.clone(),
-                    crate::config::advisor_key(env)?,
+                    wanted.base_url.clone(),
+                    wanted.model.clone(),
+                    settings.advisor_key()?,
                     prices,
                 )
             };
@@ -178,11 +179,11 @@ pub(crate) async fn prepare(
 
 /// Runs the service from a checked [`RunPlan`].
 pub(crate) async fn run(
-    ctx: &Context,
+    ctx: &Deployment,
     args: &RunArgs,
     plan: RunPlan,
-    config: &Config,
 ) -> anyhow::Result<ExitCode> {
+    let config = ctx.config();
     let stop = stop_signal()?;
     let shutdown = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
@@ -213,8 +214,7 @@ pub(crate) async fn run(
     // Alerts go to the log and, when configured, to the webhook, through a bounded queue that
     // never blocks the order path; the watches raise alerts for kill-switch and policy changes
     // and for failed or overdue executions.
-    let alerts =
-        super::alerts::spawn_for_service(&ctx.store, config, &shutdown, &mut tasks).await?;
+    let alerts = alerts::spawn_for_service(&ctx.store, config, &shutdown, &mut tasks).await?;
     // The executor and the reconciler, raising to that delivery: built by the same function as
     // the one-shot commands'.
     let exchange::Trading {
@@ -226,7 +226,7 @@ pub(crate) async fn run(
     } = exchange::Trading::assemble(&ctx.store, clients, config, alerts)?;
     // The exchange's dead man's switch: resting orders are cancelled if this process stops
     // re-arming it (it is disarmed on a clean shutdown).
-    super::alerts::spawn_dead_mans_switch(cancel.clone(), &alerts, config, &shutdown, &mut tasks)?;
+    alerts::spawn_dead_mans_switch(cancel.clone(), &alerts, config, &shutdown, &mut tasks)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (approved_tx, approved_rx) = mpsc::channel::<ProposalId>(HAND_OFF_CAPACITY);
     let mut scheduler = Scheduler::new(
@@ -368,7 +368,7 @@ pub(crate) async fn run(
 
 /// Live mode refuses to start unless the global kill switch can be read; both keys and their
 /// difference are checked when the clients are built (I10).
-async fn live_checks(ctx: &Context) -> anyhow::Result<()> {
+async fn live_checks(ctx: &Deployment) -> anyhow::Result<()> {
     match ctx.store.kill_switch_read_global().await {
         Ok(true) => crate::out!(
             "{} the global kill switch is ON: nothing will be traded until `vigil kill-switch off`",
@@ -403,36 +403,13 @@ async fn paper_exchange(
         "{} paper exchange: the built-in simulator at http://{addr} (admin log: /_sim/orders)",
         stamp()
     );
-    let client_config = config.bitvavo.client_config(format!("http://{addr}"));
-    let read = ReadOnlyKey::new(
-        vigil_sim::DEMO_VIEW_KEY,
-        SecretString::from(vigil_sim::DEMO_VIEW_SECRET),
-    )?;
-    let trade = TradeKey::new(
-        vigil_sim::DEMO_TRADE_KEY,
-        SecretString::from(vigil_sim::DEMO_TRADE_SECRET),
-    )?;
-    let clients = BitvavoClients::new(&client_config, read, trade, Arc::new(SystemClock))
-        .map_err(|e| CommandError::Invalid(e.to_string()))?;
-    // The server task may need a moment to accept; a few quick tries.
-    let mut last = None;
-    for _ in 0..50 {
-        match clients.read_only.sync_time().await {
-            Ok(_) => return Ok(clients),
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Err(anyhow::anyhow!(
-        "the paper simulator did not answer: {}",
-        last.map_or_else(String::new, |e| e.to_string())
-    ))
+    exchange::paper_clients(config, &format!("http://{addr}")).await
 }
 
 /// On first use: the demo user, its allowlist (BTC-EUR, ETH-EUR), a policy that trades within the
 /// 25 EUR cap with auto-approval, and two jobs at short demo intervals. Later runs keep what is
 /// there (an operator may have changed it).
-async fn paper_bootstrap(ctx: &Context) -> anyhow::Result<()> {
+async fn paper_bootstrap(ctx: &Deployment) -> anyhow::Result<()> {
     match ctx.store.user_get_by_name(PAPER_USER).await {
         Ok(_) => {
             crate::out!(

@@ -6,22 +6,17 @@
 //! (its own order log and faults, for the scenarios), the keys from the environment, and the
 //! alert settings.
 
-use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc};
 
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
-use vigil_alerting::AlertDelivery;
 use vigil_bitvavo::{ClientConfig, KeyError, ReadOnlyKey, TradeKey};
 use vigil_core::{ClientOrderId, SystemClock};
 use vigil_ops::signoff::{self, KeyMaterial, ScenarioExchange, SignoffExchange, SignoffInputs};
 use vigil_sim::{FaultKind, FaultPlan, FaultRule, SimConfig, SimHandle};
 
-use super::{CommandError, Context};
-use crate::{
-    config::{Config, ExchangeKeys, KeyPair},
-    exit, output,
-};
+use crate::{config::KeyPair, deployment::Deployment, exit, output};
 
 /// The simulator seed of the scenarios (fixed: a failing sign-off replays the same way).
 const SCENARIO_SEED: u64 = 20_250_101;
@@ -80,13 +75,9 @@ fn material(pair: KeyPair) -> KeyMaterial {
     }
 }
 
-pub(crate) async fn run(
-    ctx: &Context,
-    config: &Config,
-    env: &BTreeMap<String, String>,
-    json_out: bool,
-) -> anyhow::Result<ExitCode> {
-    let keys = ExchangeKeys::from_env(env)?;
+pub(crate) async fn run(ctx: &Deployment, json_out: bool) -> anyhow::Result<ExitCode> {
+    let config = ctx.config();
+    let keys = ctx.settings.exchange_keys()?;
     let exchange = config
         .bitvavo
         .base_url
@@ -96,9 +87,7 @@ pub(crate) async fn run(
             read: keys.read.map(material),
             trade: keys.trade.map(material),
         });
-    let alerts = AlertDelivery::new(config.alerts.delivery_config(), Arc::new(SystemClock))
-        .map_err(|e| CommandError::Invalid(e.to_string()))?
-        .0;
+    let alerts = ctx.alerts()?;
 
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -112,16 +101,17 @@ pub(crate) async fn run(
         store: ctx.store.clone(),
         database_url: SecretString::from(config.database_url.clone()),
         exchange,
-        alerts: Some(alerts),
+        alerts: Some(alerts.delivery.clone()),
         scenario_exchange: Arc::new(ScenarioSim {
             handle,
             operator_id: config.bitvavo.operator_id,
         }),
         clock: Arc::new(SystemClock),
-        actor: ctx.actor.clone(),
+        actor: ctx.actor().to_owned(),
     };
     let report = signoff::run(&inputs).await;
     shutdown.cancel();
+    alerts.finish().await;
     if json_out {
         output::json(&report)?;
     } else {

@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use super::{init::create_user_with_token, Context};
+use super::init::create_user_with_token;
+use crate::deployment::Deployment;
 use crate::{args::UsersCommand, exit, output};
 
-pub(crate) async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Deployment, command: UsersCommand) -> anyhow::Result<ExitCode> {
     match command {
         UsersCommand::Add { name, admin } => {
             let (user, token) = create_user_with_token(ctx, &name, admin).await?;

@@ -1,6 +1,6 @@
-//! Connecting to the exchange for the commands that need it: the two Bitvavo clients built from
-//! the configuration and the two keys in the environment (I10: a read-only key and a different
-//! trade key), the server-time offset measured once, and the executor and reconciler on top.
+//! The deployment's exchange side: the two Bitvavo clients built from the configuration and the
+//! two keys (I10: a read-only key and a different trade key), the server-time offset measured
+//! once, and the executor and reconciler on top.
 //! Trading clients are built only for a live database (the deployment mode, #18 case 11).
 //!
 //! [`Trading::assemble`] is the one place the executor and the reconciler are built, with the
@@ -9,7 +9,9 @@
 //! delivery for the length of the command, webhook included, and waits (bounded) at its end for
 //! what was queued.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{sync::Arc, time::Duration};
+
+use secrecy::SecretString;
 
 use vigil_alerting::AlertDelivery;
 use vigil_bitvavo::{BitvavoClients, CancelClient, ReadOnlyClient, ReadOnlyKey, TradeKey};
@@ -17,8 +19,11 @@ use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig, Reconciler, ReconcilerConfig};
 use vigil_store::{DeploymentMode, Store};
 
-use super::{alerts::RunningDelivery, CommandError};
-use crate::config::{Config, ExchangeKeys};
+use super::{alerts::RunningDelivery, Deployment};
+use crate::{
+    config::{Config, ExchangeKeys},
+    exit::CommandError,
+};
 
 /// Records `mode` as the database's deployment mode when none is recorded, and refuses a
 /// database recorded with the other mode, before anything is sent or written for the
@@ -69,10 +74,7 @@ impl LiveExchange {
     ///
     /// # Errors
     /// A [`CommandError::Invalid`] or [`crate::config::ConfigError`] naming the setting.
-    pub(crate) fn from_config(
-        config: &Config,
-        env: &BTreeMap<String, String>,
-    ) -> anyhow::Result<LiveExchange> {
+    pub(crate) fn from_config(config: &Config, keys: ExchangeKeys) -> anyhow::Result<LiveExchange> {
         let Some(base_url) = config.bitvavo.base_url.clone() else {
             return Err(CommandError::Invalid(
                 "no exchange configured: set bitvavo.base_url (VIGIL_BITVAVO_BASE_URL), e.g. https://api.bitvavo.com, \
@@ -81,7 +83,6 @@ impl LiveExchange {
             )
             .into());
         };
-        let keys = ExchangeKeys::from_env(env)?;
         let (Some(read), Some(trade)) = (keys.read, keys.trade) else {
             return Err(CommandError::Invalid(
                 "both exchange keys are required: set VIGIL_BITVAVO_READ_KEY and VIGIL_BITVAVO_READ_SECRET (a View-only key) \
@@ -121,15 +122,39 @@ impl LiveExchange {
     }
 }
 
-/// Both clients, connected and with the clock offset measured. Only for a live deployment:
-/// the configuration and keys are checked first, then the database must be (or become) a live
-/// one.
-pub(crate) async fn clients(
-    store: &Store,
+/// Both clients for paper trading: the simulator at `base_url` (started by `vigil run --paper`
+/// in-process on loopback) with its demo keys, connected and with the clock offset measured.
+///
+/// # Errors
+/// A client that cannot be built, or a simulator that does not answer.
+pub(crate) async fn paper_clients(
     config: &Config,
-    env: &BTreeMap<String, String>,
+    base_url: &str,
 ) -> anyhow::Result<BitvavoClients> {
-    LiveExchange::from_config(config, env)?.connect(store).await
+    let client_config = config.bitvavo.client_config(base_url);
+    let read = ReadOnlyKey::new(
+        vigil_sim::DEMO_VIEW_KEY,
+        SecretString::from(vigil_sim::DEMO_VIEW_SECRET),
+    )?;
+    let trade = TradeKey::new(
+        vigil_sim::DEMO_TRADE_KEY,
+        SecretString::from(vigil_sim::DEMO_TRADE_SECRET),
+    )?;
+    let clients = BitvavoClients::new(&client_config, read, trade, Arc::new(SystemClock))
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    // The server task may need a moment to accept; a few quick tries.
+    let mut last = None;
+    for _ in 0..50 {
+        match clients.read_only.sync_time().await {
+            Ok(_) => return Ok(clients),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(anyhow::anyhow!(
+        "the paper simulator did not answer: {}",
+        last.map_or_else(String::new, |e| e.to_string())
+    ))
 }
 
 /// The money path as a command uses it: the executor (the only holder of the order capability,
@@ -196,22 +221,24 @@ pub(crate) struct TradingSession {
 }
 
 impl TradingSession {
-    /// Checks the alert settings, connects to the live exchange (see [`clients`]) and assembles
+    /// Checks the alert settings, connects to the live exchange
+    /// ([`Deployment::exchange_clients`]) and assembles
     /// [`Trading`] with the configured alert delivery (the log, and the webhook when
     /// `alerts.webhook_url` is set).
     ///
     /// # Errors
     /// Invalid alert, exchange or key settings (exit code 2), a paper database, or an exchange
     /// that does not answer.
-    pub(crate) async fn open(
-        store: &Store,
-        config: &Config,
-        env: &BTreeMap<String, String>,
-    ) -> anyhow::Result<TradingSession> {
+    pub(crate) async fn open(deployment: &Deployment) -> anyhow::Result<TradingSession> {
         // The alert settings first: a bad one is refused before the exchange is contacted.
-        let delivery = RunningDelivery::start(config)?;
-        let assembled = match clients(store, config, env).await {
-            Ok(clients) => Trading::assemble(store, clients, config, delivery.delivery.clone()),
+        let delivery = deployment.alerts()?;
+        let assembled = match deployment.exchange_clients().await {
+            Ok(clients) => Trading::assemble(
+                &deployment.store,
+                clients,
+                deployment.config(),
+                delivery.delivery.clone(),
+            ),
             Err(e) => Err(e),
         };
         match assembled {
