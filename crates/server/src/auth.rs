@@ -49,6 +49,13 @@ impl Caller {
         format!("api:{}", self.user.name)
     }
 
+    /// The caller as the actor of an operation: their name (`api:<name>`), their authority and
+    /// their reason.
+    #[must_use]
+    pub fn operator(&self, reason: Option<String>) -> vigil_ops::Actor {
+        vigil_ops::Actor::new(self.actor(), self.authority()).because(reason)
+    }
+
     /// An attribution for the audit log at `at`, with the caller's reason if they gave one.
     #[must_use]
     pub fn attribution(&self, at: vigil_core::Timestamp, reason: Option<String>) -> Attribution {

@@ -273,6 +273,31 @@ impl From<Vec<ValidationError>> for ApiError {
     }
 }
 
+impl From<vigil_ops::OperationError> for ApiError {
+    fn from(error: vigil_ops::OperationError) -> ApiError {
+        use vigil_ops::OperationError;
+        match error {
+            OperationError::Invalid(problems) => ApiError::from(problems),
+            OperationError::ProposalNotFound(id) => ApiError::not_found("proposal", id),
+            e @ OperationError::ProposalExpired { .. } => {
+                ApiError::new(ErrorCode::ProposalExpired, format!("{e}, create a new one"))
+            }
+            e @ OperationError::ProposalNotPending { .. } => {
+                ApiError::new(ErrorCode::ProposalStateConflict, e.to_string())
+            }
+            e @ OperationError::ProposalChanged(_) => ApiError::new(
+                ErrorCode::ProposalStateConflict,
+                format!("{e}; read it again and decide from its current status"),
+            ),
+            // The API offers no override: a refusal is the window's.
+            OperationError::CapChange(refused) => {
+                ApiError::new(ErrorCode::Conflict, refused.to_string())
+            }
+            OperationError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {

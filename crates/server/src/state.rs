@@ -150,6 +150,13 @@ impl ApiState {
         &self.inner.store
     }
 
+    /// The operations the API shares with the CLI (`vigil_ops::Operations`), over this state's
+    /// store and clock.
+    #[must_use]
+    pub fn operations(&self) -> vigil_ops::Operations {
+        vigil_ops::Operations::new(self.store().clone(), self.clock_handle())
+    }
+
     /// The clock, shared (for engine parts built per request).
     #[must_use]
     pub fn clock_handle(&self) -> Arc<dyn Clock> {

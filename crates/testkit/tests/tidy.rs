@@ -11,7 +11,8 @@
 //!   (money is `Decimal`).
 //!
 //! - The CLI builds the store, the exchange clients, the executor, the reconciler and alert
-//!   delivery in its composition root (`crates/cli/src/deployment/`) only.
+//!   delivery in its composition root (`crates/cli/src/deployment/`) only; the CLI and the API
+//!   change proposals, policies and kill switches only through `vigil_ops::Operations`.
 //!
 //! The test reads `cargo metadata` and the files on disk; it needs no network.
 
@@ -347,5 +348,37 @@ fn the_cli_builds_its_parts_in_one_composition_root() {
     assert!(
         offenders.is_empty(),
         "parts built outside the composition root (crates/cli/src/deployment/): {offenders:#?}"
+    );
+}
+
+#[test]
+fn the_front_ends_change_proposals_policies_and_switches_through_the_operations() {
+    // Creating, approving or rejecting a proposal, replacing a policy and flipping a kill
+    // switch are composed once, in `vigil_ops::Operations`; the CLI and the API call it and
+    // never the store's writes for them, so both keep the same rules.
+    let root = workspace_root();
+    let front_ends = [root.join("crates/cli/src"), root.join("crates/server/src")];
+    let writes = [
+        ".proposal_insert(",
+        ".proposal_transition(",
+        ".policy_replace(",
+        ".kill_switch_set(",
+    ];
+    let offenders: Vec<String> = rust_sources()
+        .into_iter()
+        .filter(|p| front_ends.iter().any(|f| p.starts_with(f)))
+        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            writes
+                .iter()
+                .filter(|w| text.contains(*w))
+                .map(|w| format!("{} calls {w}", p.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "front ends writing what vigil_ops::Operations owns: {offenders:#?}"
     );
 }

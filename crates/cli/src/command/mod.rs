@@ -27,6 +27,35 @@ use crate::{
     deployment::Settings,
 };
 
+/// What a refused or failed operation (`vigil_ops::Operations`) means for the command: bad
+/// input (exit 2, the problems named by their flags), not found (4), a conflict (5), or the
+/// store's error (its own code).
+pub(crate) fn operation_error(error: vigil_ops::OperationError) -> anyhow::Error {
+    use vigil_ops::{stability_window::CapChangeError, OperationError};
+    match error {
+        OperationError::Invalid(problems) => CommandError::invalid_flags(problems).into(),
+        OperationError::ProposalNotFound(id) => CommandError::NotFound(format!(
+            "no proposal {id}; `vigil proposals list` shows them"
+        ))
+        .into(),
+        e @ (OperationError::ProposalExpired { .. }
+        | OperationError::ProposalNotPending { .. }
+        | OperationError::ProposalChanged(_)
+        | OperationError::CapChange(CapChangeError::Refused { .. })) => {
+            CommandError::Conflict(e.to_string()).into()
+        }
+        OperationError::CapChange(CapChangeError::InvalidOverride(e)) => {
+            CommandError::invalid(&[e]).into()
+        }
+        OperationError::CapChange(CapChangeError::Store(e)) | OperationError::Store(e) => match e {
+            vigil_store::StoreError::InvalidInput(problems) => {
+                CommandError::invalid_flags(problems).into()
+            }
+            e => e.into(),
+        },
+    }
+}
+
 /// Runs the chosen subcommand.
 pub(crate) async fn run(
     cli: Cli,

@@ -82,31 +82,25 @@ async fn set(ctx: &Deployment, args: PolicySetArgs) -> anyhow::Result<()> {
         crate::out!("policy of {} unchanged", user.name);
         return Ok(());
     }
-    // An inconsistent policy is a usage error whatever the window says (the store checks again).
+    // An inconsistent policy is a usage error whatever the window or the override says.
     policy.validate().map_err(CommandError::invalid_flags)?;
-    // Raising a cap needs a stable day, or an admin's override (command/cap_window.rs).
-    let cap_guard = super::cap_window::guard(ctx, &user, &before, &policy, &args).await?;
-    let reason = cap_guard.reason(args.reason.as_deref());
-    // Written only if the policy is still the one the window judged; the override's entry
-    // commits with it.
-    match ctx
-        .store
-        .policy_replace(
+    // Raising a cap needs a stable day, or an admin's override (command/cap_window.rs); the
+    // policy is written only if it is still the one the window judged, the override's entry
+    // with it (`vigil_ops::Operations::replace_policy`, as the API does).
+    let override_ = super::cap_window::requested_override(ctx, &args).await?;
+    let replaced = ctx
+        .operations()
+        .replace_policy(
             user.id,
-            Some(&before),
+            &before,
             &policy,
-            &ctx.attribution(reason.as_deref()),
+            &ctx.operator(args.reason.as_deref()),
             vigil_store::PolicyLimits::Operator,
-            cap_guard.override_entry(ctx, &user).as_ref(),
+            override_.as_ref(),
         )
         .await
-    {
-        Ok(()) => cap_guard.warn_if_overridden(&user),
-        Err(vigil_store::StoreError::InvalidInput(problems)) => {
-            return Err(CommandError::invalid_flags(problems).into())
-        }
-        Err(e) => return Err(e.into()),
-    }
+        .map_err(super::operation_error)?;
+    super::cap_window::warn_if_overridden(&replaced.decision, &user);
     crate::out!(
         "policy of {} updated (recorded in the audit log)",
         user.name
@@ -262,15 +256,10 @@ pub(crate) async fn kill_switch(
         }
     };
     let previous = ctx
-        .store
-        // The operator at the CLI holds the database: an admin's authority.
-        .kill_switch_set(
-            store_scope,
-            on,
-            &ctx.attribution(reason.as_deref()),
-            Authority::Admin,
-        )
-        .await?;
+        .operations()
+        .set_kill_switch(store_scope, on, &ctx.operator(reason.as_deref()))
+        .await
+        .map_err(super::operation_error)?;
     let changed = previous != on;
     let state = if on {
         "ON: no orders will be placed"

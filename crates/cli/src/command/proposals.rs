@@ -11,12 +11,12 @@
 use std::process::ExitCode;
 
 use vigil_core::{
-    guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
-    Clock, ExecutionId, ExecutionState, Market, OrderOutcome, OrderSize, OrderType, Price,
-    Proposal, ProposalId, ProposalSource, ProposalStatus, Quantity, Refusal, Side, ValidationError,
+    ExecutionId, ExecutionState, Market, OrderOutcome, OrderSize, OrderType, Price, Proposal,
+    ProposalId, ProposalSource, ProposalStatus, Quantity, Refusal, Side, ValidationError,
 };
-use vigil_store::{ExecutionSummary, ListedProposal, ProposalFilter, StoreError};
+use vigil_ops::Visibility;
+use vigil_store::{ExecutionSummary, ListedProposal, ProposalFilter};
 
 use super::CommandError;
 use crate::deployment::Deployment;
@@ -167,35 +167,25 @@ async fn create(ctx: &Deployment, args: ProposalCreateArgs) -> anyhow::Result<()
         rationale: args.rationale,
         ttl,
     };
-    let proposal = Proposal::new(draft, ctx.clock.now()).map_err(CommandError::invalid_flags)?;
-    // A proposal for a market the user may not trade could never be executed (I5): refused as
-    // bad input here, before anything is stored. The executor checks the allowlist again.
-    let allowlist = ctx.store.allowlist_list(user.id).await?;
-    check_proposal_market(
-        "--market",
-        &allowlist,
-        &proposal.market,
-        &format!(
-            "allow it first with `vigil allowlist add --user {} {}`",
-            user.name, proposal.market
-        ),
-    )
-    .map_err(|e| CommandError::invalid(&[e]))?;
-    ctx.store.proposal_insert(&proposal).await?;
+    let how_to_allow = format!(
+        "allow it first with `vigil allowlist add --user {} {}`",
+        user.name, draft.market
+    );
+    let proposal = ctx
+        .operations()
+        .create_proposal(draft, &how_to_allow)
+        .await
+        .map_err(super::operation_error)?;
     print_proposal(&proposal, None, args.json.json)
 }
 
 /// The proposal with the summary of its execution, when it has one.
 async fn get(ctx: &Deployment, id: &str) -> anyhow::Result<ListedProposal> {
     let id = ProposalId::parse(id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]))?;
-    match ctx.store.proposal_get_with_outcome(id).await {
-        Ok(p) => Ok(p),
-        Err(StoreError::NotFound { .. }) => Err(CommandError::NotFound(format!(
-            "no proposal {id}; `vigil proposals list` shows them"
-        ))
-        .into()),
-        Err(e) => Err(e.into()),
-    }
+    ctx.operations()
+        .proposal(id, Visibility::Everyone)
+        .await
+        .map_err(super::operation_error)
 }
 
 async fn decide(
@@ -204,57 +194,16 @@ async fn decide(
     action: ProposalAction,
     json: bool,
 ) -> anyhow::Result<()> {
+    let id = ProposalId::parse(id).map_err(|e| CommandError::invalid(&[e.for_field("ID")]))?;
     let ListedProposal {
         proposal,
         execution,
-    } = get(ctx, id).await?;
-    let now = ctx.clock.now();
-    if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
-        ctx.store
-            .proposal_transition(
-                proposal.id,
-                ProposalStatus::Pending,
-                ProposalAction::Expire,
-                now,
-                None,
-            )
-            .await?;
-        return Err(CommandError::Conflict(format!(
-            "proposal {} expired at {}; it is now EXPIRED",
-            proposal.id,
-            proposal.expires_at.to_rfc3339()
-        ))
-        .into());
-    }
-    if proposal.status != ProposalStatus::Pending {
-        return Err(CommandError::Conflict(format!(
-            "proposal {} is {}, only a PENDING proposal can be approved or rejected",
-            proposal.id, proposal.status
-        ))
-        .into());
-    }
-    let updated = match ctx
-        .store
-        .proposal_transition(
-            proposal.id,
-            ProposalStatus::Pending,
-            action,
-            now,
-            Some(&ctx.attribution(None)),
-        )
+    } = ctx
+        .operations()
+        .decide_proposal(id, Visibility::Everyone, action, &ctx.operator(None))
         .await
-    {
-        Ok(p) => p,
-        Err(StoreError::ProposalConflict { current, .. }) => {
-            return Err(CommandError::Conflict(format!(
-                "proposal {} changed meanwhile; it is now {}",
-                current.id, current.status
-            ))
-            .into())
-        }
-        Err(e) => return Err(e.into()),
-    };
-    print_proposal(&updated, execution.as_ref(), json)
+        .map_err(super::operation_error)?;
+    print_proposal(&proposal, execution.as_ref(), json)
 }
 
 fn size_text(size: &OrderSize) -> String {

@@ -128,6 +128,19 @@ impl Deployment {
         }
     }
 
+    /// The operations shared with the API (create, approve or reject a proposal, replace a
+    /// policy, flip a kill switch), over this deployment's store and clock.
+    pub(crate) fn operations(&self) -> vigil_ops::Operations {
+        vigil_ops::Operations::new(self.store.clone(), std::sync::Arc::new(SystemClock))
+    }
+
+    /// The actor of an operation: the operator at the CLI holds the database, so they act with
+    /// an admin's authority, under their name (`--actor`, else `$USER`).
+    pub(crate) fn operator(&self, reason: Option<&str>) -> vigil_ops::Actor {
+        vigil_ops::Actor::new(self.settings.actor.clone(), vigil_store::Authority::Admin)
+            .because(reason.map(str::to_owned))
+    }
+
     /// The user with this name (given as `--user`), or a not-found error that says how to list
     /// users. A name no user can have is bad input (exit code 2), not an unknown user.
     pub(crate) async fn user(&self, name: &str) -> anyhow::Result<User> {

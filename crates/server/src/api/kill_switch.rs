@@ -66,17 +66,11 @@ pub(crate) async fn put_kill_switch(
     _query: NoQuery,
     ApiJson(body): ApiJson<KillSwitchRequest>,
 ) -> Result<Json<KillSwitchView>, ApiError> {
-    let by = caller.attribution(state.now(), check_reason(body.reason)?);
+    let actor = caller.operator(check_reason(body.reason)?);
     state
-        .store()
-        .kill_switch_set(
-            KillSwitchScope::User(caller.id()),
-            body.on,
-            &by,
-            caller.authority(),
-        )
+        .operations()
+        .set_kill_switch(KillSwitchScope::User(caller.id()), body.on, &actor)
         .await?;
-    tracing::warn!(user = %caller.user.name, on = body.on, "user kill switch set through the API");
     let switches = state.store().kill_switch_read(caller.id()).await?;
     let setter = state.store().kill_switch_setter(caller.id()).await?;
     Ok(Json(KillSwitchView::new(switches, setter)))
@@ -115,12 +109,13 @@ pub(crate) async fn put_global_kill_switch(
     _query: NoQuery,
     ApiJson(body): ApiJson<KillSwitchRequest>,
 ) -> Result<Json<GlobalKillSwitchView>, ApiError> {
-    let by = admin.attribution(state.now(), check_reason(body.reason)?);
+    // The route is for administrators only (`require_admin` wraps it): an admin's authority.
+    let actor =
+        vigil_ops::Actor::new(admin.actor(), Authority::Admin).because(check_reason(body.reason)?);
     let previous = state
-        .store()
-        .kill_switch_set(KillSwitchScope::Global, body.on, &by, Authority::Admin)
+        .operations()
+        .set_kill_switch(KillSwitchScope::Global, body.on, &actor)
         .await?;
-    tracing::warn!(admin = %admin.user.name, on = body.on, previous, "GLOBAL kill switch set through the API");
     Ok(Json(GlobalKillSwitchView {
         on: body.on,
         previous: Some(previous),

@@ -10,7 +10,7 @@ use vigil_store::{Authority, PolicyLimits};
 use super::check_reason;
 use crate::{
     auth::Caller,
-    error::{ApiError, ErrorBody, ErrorCode},
+    error::{ApiError, ErrorBody},
     extract::{ApiJson, NoQuery},
     state::ApiState,
     views::PolicyView,
@@ -116,16 +116,6 @@ pub(crate) async fn put_policy(
     // API offers no override: an admin overrides with `vigil policy set
     // --override-stability-window --reason TEXT`, which is audited.
     let before = state.store().policy_get(caller.id()).await?;
-    let window = vigil_ops::StabilityWindow::new(state.store().clone(), state.clock_handle());
-    match window
-        .check_cap_change(caller.id(), &before, &policy, None)
-        .await
-    {
-        Ok(_) => {}
-        Err(vigil_ops::stability_window::CapChangeError::Store(e)) => return Err(e.into()),
-        Err(refused) => return Err(ApiError::new(ErrorCode::Conflict, refused.to_string())),
-    }
-    let by = caller.attribution(state.now(), reason);
     // A user's own change is bound, in the store's transaction, by the deployment's ceilings
     // and by 24 hours at the current caps before a raise (#18 cases 5, 6); an admin's is not.
     let limits = match caller.authority() {
@@ -133,11 +123,17 @@ pub(crate) async fn put_policy(
         Authority::Owner => PolicyLimits::Owner(state.config().ceilings),
     };
     // Written only if the policy is still the one the window judged (a concurrent change
-    // answers 409 conflict).
-    state
-        .store()
-        .policy_replace(caller.id(), Some(&before), &policy, &by, limits, None)
+    // answers 409 conflict), as `vigil policy set` does.
+    let replaced = state
+        .operations()
+        .replace_policy(
+            caller.id(),
+            &before,
+            &policy,
+            &caller.operator(reason),
+            limits,
+            None,
+        )
         .await?;
-    let now_in_force = state.store().policy_get(caller.id()).await?;
-    Ok(Json(PolicyView::from(&now_in_force)))
+    Ok(Json(PolicyView::from(&replaced.policy)))
 }

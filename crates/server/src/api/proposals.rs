@@ -8,17 +8,17 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vigil_core::{
-    guard::allowlist::check_proposal_market,
     proposal::{ProposalAction, ProposalDraft},
     Market, Notional, OrderSize, OrderType, Price, Proposal, ProposalId, ProposalSource,
     ProposalStatus, Quantity, Side, ValidationError,
 };
+use vigil_ops::Visibility;
 use vigil_store::{ListedProposal, ProposalFilter};
 
 use super::{check_reason, take_limit, ReasonBody};
 use crate::{
     auth::Caller,
-    error::{ApiError, ErrorBody, ErrorCode},
+    error::{ApiError, ErrorBody},
     extract::{ApiJson, NoQuery, OptionalJson, PathSegment, QueryParams},
     state::ApiState,
     views::ProposalView,
@@ -54,12 +54,8 @@ pub struct CreateProposalRequest {
 }
 
 impl CreateProposalRequest {
-    /// Checks every field and builds the proposal, reporting all problems at once.
-    fn into_proposal(
-        self,
-        caller: &Caller,
-        now: vigil_core::Timestamp,
-    ) -> Result<Proposal, ApiError> {
+    /// Checks every field and builds the draft, reporting all problems at once.
+    fn into_draft(self, caller: &Caller) -> Result<ProposalDraft, ApiError> {
         let mut problems: Vec<ValidationError> = Vec::new();
         let market = Market::parse(&self.market)
             .map_err(|e| problems.push(e))
@@ -113,7 +109,7 @@ impl CreateProposalRequest {
         else {
             return Err(ApiError::from(problems));
         };
-        let draft = ProposalDraft {
+        Ok(ProposalDraft {
             user_id: caller.id(),
             market,
             side,
@@ -123,8 +119,7 @@ impl CreateProposalRequest {
             source: ProposalSource::Person(caller.user.name.clone()),
             rationale: self.rationale.unwrap_or_default(),
             ttl,
-        };
-        Proposal::new(draft, now).map_err(ApiError::from)
+        })
     }
 }
 
@@ -139,13 +134,7 @@ pub(crate) async fn owned_proposal(
     caller: &Caller,
     id: ProposalId,
 ) -> Result<Proposal, ApiError> {
-    match state.store().proposal_get(id).await {
-        Ok(p) if p.user_id == caller.id() => Ok(p),
-        Ok(_) | Err(vigil_store::StoreError::NotFound { .. }) => {
-            Err(ApiError::not_found("proposal", id))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(owned_listed_proposal(state, caller, id).await?.proposal)
 }
 
 /// The caller's proposal with the summary of its execution, or 404 (also when it is another
@@ -155,13 +144,10 @@ async fn owned_listed_proposal(
     caller: &Caller,
     id: ProposalId,
 ) -> Result<ListedProposal, ApiError> {
-    match state.store().proposal_get_with_outcome(id).await {
-        Ok(listed) if listed.proposal.user_id == caller.id() => Ok(listed),
-        Ok(_) | Err(vigil_store::StoreError::NotFound { .. }) => {
-            Err(ApiError::not_found("proposal", id))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(state
+        .operations()
+        .proposal(id, Visibility::Own(caller.id()))
+        .await?)
 }
 
 /// Lists the caller's proposals, newest first, each with what became of it (`outcome`).
@@ -212,22 +198,17 @@ pub(crate) async fn create_proposal(
     _query: NoQuery,
     ApiJson(body): ApiJson<CreateProposalRequest>,
 ) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
-    // At the store's precision, so this answer equals every later read of the proposal.
-    let now = vigil_store::to_stored_precision(state.now());
-    let proposal = body.into_proposal(&caller, now)?;
+    let draft = body.into_draft(&caller)?;
     // A proposal for a market the caller may not trade could never be executed (I5): refused
     // as a bad field before anything is stored. The executor checks the allowlist again.
-    let allowlist = state.store().allowlist_list(caller.id()).await?;
-    check_proposal_market(
-        "market",
-        &allowlist,
-        &proposal.market,
-        &format!(
-            "allow it first with POST /api/v1/allowlist {{\"market\": \"{}\"}}",
-            proposal.market
-        ),
-    )?;
-    state.store().proposal_insert(&proposal).await?;
+    let how_to_allow = format!(
+        "allow it first with POST /api/v1/allowlist {{\"market\": \"{}\"}}",
+        draft.market
+    );
+    let proposal = state
+        .operations()
+        .create_proposal(draft, &how_to_allow)
+        .await?;
     tracing::info!(proposal_id = %proposal.id, user = %caller.user.name, "proposal created through the API");
     Ok((
         StatusCode::CREATED,
@@ -265,51 +246,16 @@ async fn decide(
     reason: Option<String>,
 ) -> Result<ProposalView, ApiError> {
     let reason = check_reason(reason)?;
-    let ListedProposal {
-        proposal,
-        execution,
-    } = owned_listed_proposal(state, caller, proposal_id(segment)?).await?;
-    let now = state.now();
-    if proposal.status == ProposalStatus::Pending && proposal.is_expired_at(now) {
-        state
-            .store()
-            .proposal_transition(
-                proposal.id,
-                ProposalStatus::Pending,
-                ProposalAction::Expire,
-                now,
-                None,
-            )
-            .await?;
-        return Err(ApiError::new(
-            ErrorCode::ProposalExpired,
-            format!(
-                "proposal {} expired at {}; it is now EXPIRED, create a new one",
-                proposal.id,
-                proposal.expires_at.to_rfc3339()
-            ),
-        ));
-    }
-    if proposal.status != ProposalStatus::Pending {
-        return Err(ApiError::new(
-            ErrorCode::ProposalStateConflict,
-            format!(
-                "proposal {} is {}; only a PENDING proposal can be approved or rejected",
-                proposal.id, proposal.status
-            ),
-        ));
-    }
-    let updated = state
-        .store()
-        .proposal_transition(
-            proposal.id,
-            ProposalStatus::Pending,
+    let decided = state
+        .operations()
+        .decide_proposal(
+            proposal_id(segment)?,
+            Visibility::Own(caller.id()),
             action,
-            now,
-            Some(&caller.attribution(now, reason)),
+            &caller.operator(reason),
         )
         .await?;
-    Ok(ProposalView::new(&updated, execution.as_ref()))
+    Ok(ProposalView::from(&decided))
 }
 
 /// Approves one of the caller's PENDING proposals (audited).
