@@ -79,16 +79,18 @@ impl ReconcileReport {
                 .count()
     }
 
-    /// How many executions this pass brought to each final state: `FILLED`, `CANCELED`,
-    /// `FAILED` (declared not placed) and `REJECTED` (abandoned claims), in that order.
-    #[must_use]
-    pub fn finished(&self) -> [(ExecutionState, usize); 4] {
+    /// Each execution this pass brought to a final state, with that state: the `FILLED`, then
+    /// the `CANCELED`, the `FAILED` (declared not placed) and the `REJECTED` (abandoned
+    /// claims).
+    pub fn finished(&self) -> impl Iterator<Item = (ExecutionState, ExecutionId)> + '_ {
         [
-            (ExecutionState::Filled, self.filled.len()),
-            (ExecutionState::Canceled, self.canceled.len()),
-            (ExecutionState::Failed, self.not_placed.len()),
-            (ExecutionState::Rejected, self.abandoned.len()),
+            (ExecutionState::Filled, &self.filled),
+            (ExecutionState::Canceled, &self.canceled),
+            (ExecutionState::Failed, &self.not_placed),
+            (ExecutionState::Rejected, &self.abandoned),
         ]
+        .into_iter()
+        .flat_map(|(state, ids)| ids.iter().map(move |id| (state, *id)))
     }
 
     /// Whether the pass left nothing unknown and met no problem.
@@ -291,27 +293,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finished_counts_each_final_state_from_its_own_list() {
+    fn finished_names_each_execution_with_the_final_state_of_its_own_list() {
         let id = ExecutionId::new;
         let report = ReconcileReport {
             filled: vec![id()],
             canceled: vec![id(), id()],
             not_placed: vec![id(), id(), id()],
             abandoned: vec![id(), id(), id(), id()],
-            // Not final: not counted.
+            // Not final: not listed.
             found: vec![id()],
             open: vec![id()],
             waiting: vec![id()],
             ..ReconcileReport::default()
         };
-        assert_eq!(
-            report.finished(),
-            [
-                (ExecutionState::Filled, 1),
-                (ExecutionState::Canceled, 2),
-                (ExecutionState::Failed, 3),
-                (ExecutionState::Rejected, 4),
-            ]
-        );
+        let finished: Vec<(ExecutionState, ExecutionId)> = report.finished().collect();
+        let of = |state: ExecutionState| -> Vec<ExecutionId> {
+            finished
+                .iter()
+                .filter(|(s, _)| *s == state)
+                .map(|(_, id)| *id)
+                .collect()
+        };
+        assert_eq!(of(ExecutionState::Filled), report.filled);
+        assert_eq!(of(ExecutionState::Canceled), report.canceled);
+        assert_eq!(of(ExecutionState::Failed), report.not_placed);
+        assert_eq!(of(ExecutionState::Rejected), report.abandoned);
+        assert_eq!(finished.len(), 10, "nothing else: {finished:?}");
     }
 }

@@ -264,16 +264,20 @@ pub(crate) async fn run(
     // loops, so every execution is counted wherever it was started or finished.
     let metrics = vigil_server::Metrics::new();
     {
-        // The reconciler's own loop (the one its tests run), counting the final states each pass
-        // reaches in the metrics; it logs a pass that left something unresolved.
+        // The reconciler's own loop (the one its tests run): each execution a pass brings to a
+        // final state is counted in the metrics, then printed; the loop logs a pass that left
+        // something unresolved.
         let (metrics, token) = (metrics.clone(), shutdown.clone());
         tasks.spawn(async move {
             reconciler
                 .run(RECONCILE_INTERVAL, token, |report| {
-                    for (state, count) in report.finished() {
-                        for _ in 0..count {
-                            metrics.execution_finished(state);
-                        }
+                    for (state, execution) in report.finished() {
+                        metrics.execution_finished(state);
+                        crate::out!(
+                            "{} {:<8} execution {execution} (reconciler)",
+                            stamp(),
+                            state.as_str()
+                        );
                     }
                 })
                 .await;

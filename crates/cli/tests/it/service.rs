@@ -130,45 +130,48 @@ fn paper_run_places_an_order_through_the_simulator_and_stops_cleanly() {
         }
     };
     assert!(placed.contains("strategy:dca buy BTC-EUR"), "{placed}");
-    // The reconciler follows the market order to FILLED, and /metrics counts it.
+    // The reconciler follows the market order to FILLED and says so, after counting it in
+    // /metrics.
     let api = api.unwrap_or_else(|| panic!("no api line: {seen:#?}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = http_get(&api, "/metrics");
-        if metrics.contains("vigil_executions_final_total{state=\"FILLED\"} 1") {
-            // Each key's budget is sampled from its client (a series per key appears only once
-            // it was observed). Its value is not pinned: by the time the order is FILLED the
-            // exchange's one-minute window may have reset to the full 1,000 points.
-            for key in ["read_only", "trade"] {
-                let remaining = sample(
-                    &metrics,
-                    &format!("vigil_exchange_rate_limit_remaining{{key=\"{key}\"}}"),
-                );
-                assert!(
-                    (0..=1000).contains(&remaining),
-                    "{key}: remaining {remaining}"
-                );
-                let banned = sample(
-                    &metrics,
-                    &format!("vigil_exchange_rate_limit_banned{{key=\"{key}\"}}"),
-                );
-                assert_eq!(banned, 0, "{key}");
-            }
-            // The executor loop of `vigil run` times the order path like the API does.
-            for stage in ["claim_to_order_sent", "order_sent_to_submitted"] {
-                let observed = sample(
-                    &metrics,
-                    &format!("vigil_order_path_seconds_count{{stage=\"{stage}\"}}"),
-                );
-                assert!(observed >= 1, "{stage}: {observed}");
-            }
-            break;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(remaining) {
+            Ok(line) if line.contains("FILLED") && line.contains("(reconciler)") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no FILLED line from the reconciler within 30 s: {seen:#?}"),
         }
-        assert!(
-            Instant::now() < deadline,
-            "FILLED never counted in /metrics:\n{metrics}"
+    }
+    let metrics = http_get(&api, "/metrics");
+    assert!(
+        metrics.contains("vigil_executions_final_total{state=\"FILLED\"} 1"),
+        "FILLED not counted in /metrics:\n{metrics}"
+    );
+    // Each key's budget is sampled from its client (a series per key appears only once it was
+    // observed). Its value is not pinned: by the time the order is FILLED the exchange's
+    // one-minute window may have reset to the full 1,000 points.
+    for key in ["read_only", "trade"] {
+        let remaining = sample(
+            &metrics,
+            &format!("vigil_exchange_rate_limit_remaining{{key=\"{key}\"}}"),
         );
-        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            (0..=1000).contains(&remaining),
+            "{key}: remaining {remaining}"
+        );
+        let banned = sample(
+            &metrics,
+            &format!("vigil_exchange_rate_limit_banned{{key=\"{key}\"}}"),
+        );
+        assert_eq!(banned, 0, "{key}");
+    }
+    // The executor loop of `vigil run` times the order path like the API does.
+    for stage in ["claim_to_order_sent", "order_sent_to_submitted"] {
+        let observed = sample(
+            &metrics,
+            &format!("vigil_order_path_seconds_count{{stage=\"{stage}\"}}"),
+        );
+        assert!(observed >= 1, "{stage}: {observed}");
     }
     terminate(&d, child);
     let executions = d.vigil(&["executions", "list", "--json"]).ok().json();
