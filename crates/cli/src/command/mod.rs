@@ -3,7 +3,6 @@
 //! exit codes are chosen from.
 
 mod alerts;
-pub(crate) mod alerts_settings;
 mod audit;
 mod cap_window;
 mod exchange;
