@@ -3,7 +3,6 @@
 //! deployment every subcommand gets.
 
 mod alerts;
-pub(crate) mod alerts_settings;
 mod audit;
 mod cap_window;
 mod execute;

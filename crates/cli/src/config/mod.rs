@@ -7,6 +7,11 @@
 //! each naming where the value came from (file key, environment variable or flag) and what was
 //! expected.
 //!
+//! The parts: `keys.rs` is the one table of keys (path, TOML type, default, expectation and
+//! parser of each); `layers.rs` collects the layers into one sourced value per key; this module
+//! builds each section of [`Config`] from those values by key, and `alerts.rs` the `[alerts]`
+//! and `[dead_mans_switch]` sections.
+//!
 //! Secrets (the Bitvavo keys and secrets) are never read from the file or from flags: only from
 //! the environment (or a file named by a `*_FILE` variable), into `secrecy` types.
 //!
@@ -16,17 +21,12 @@
 //! (figment was considered for the layering; it stops at the first error, while Vigil must
 //! report every problem at once with its source, so the few lines of layering live here.)
 
-use std::{
-    collections::BTreeMap,
-    fmt,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
-use keys::{env_name, known_keys, RESERVED_ENV, RESERVED_ENV_PREFIXES};
-pub(crate) use keys::{Key, ValueKind};
+pub(crate) use alerts::{AlertsSettings, DeadMansSwitchSettings};
+use layers::Values;
 
 /// The default database: a SQLite file under `./vigil-data/`, created by `vigil init`.
 pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://./vigil-data/vigil.db";
@@ -159,9 +159,9 @@ pub(crate) struct Config {
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
     /// Where alerts go (`[alerts]`).
-    pub(crate) alerts: crate::command::alerts_settings::AlertsSettings,
+    pub(crate) alerts: AlertsSettings,
     /// The exchange-side dead man's switch `vigil run` keeps armed (`[dead_mans_switch]`).
-    pub(crate) dead_mans_switch: crate::command::alerts_settings::DeadMansSwitchSettings,
+    pub(crate) dead_mans_switch: DeadMansSwitchSettings,
     /// The `[sim]` table, handed unparsed to the simulator's own strict configuration.
     pub(crate) sim: Option<toml::Table>,
     /// The HTTP API's settings (`[server]`).
@@ -192,420 +192,117 @@ impl Config {
         flags: FlagLayer,
         env: &BTreeMap<String, String>,
     ) -> Result<Config, ConfigError> {
-        let mut problems = Vec::new();
-        let mut values: BTreeMap<String, (String, Source)> = BTreeMap::new();
-        for key in known_keys() {
-            if let Some(default) = key.default {
-                values.insert(key.path.to_owned(), (default.to_owned(), Source::Default));
-            }
-        }
+        let mut values = Values::collect(&flags, env);
+        let config = Config::from_values(&mut values, env);
+        values.finish(config)
+    }
 
-        // The file: explicit, else ./vigil.toml when it exists.
-        let mut sim = None;
-        let file = flags
-            .config_file
-            .clone()
-            .or_else(|| Some(PathBuf::from("vigil.toml")).filter(|p| p.exists()));
-        if let Some(path) = file {
-            match read_file_layer(&path) {
-                Ok((flat, sim_table)) => {
-                    sim = sim_table;
-                    for (key, value) in flat {
-                        if let Some(known) = known_keys().find(|k| k.path == key) {
-                            if known.kind.accepts(&value) {
-                                values.insert(key, (text_of(&value), Source::File(path.clone())));
-                            } else {
-                                problems.push(ConfigProblem {
-                                    key,
-                                    source: Source::File(path.clone()),
-                                    message: format!(
-                                        "got {value} (a {}), expected {}: {}",
-                                        value.type_str(),
-                                        known.kind.name(),
-                                        known.expected
-                                    ),
-                                });
-                            }
-                        } else {
-                            problems.push(ConfigProblem {
-                                key,
-                                source: Source::File(path.clone()),
-                                message: unknown_key_message(),
-                            });
-                        }
-                    }
-                }
-                Err(message) => problems.push(ConfigProblem {
-                    key: "(file)".into(),
-                    source: Source::File(path.clone()),
-                    message,
-                }),
-            }
-        }
-
-        // The environment.
-        for (name, value) in env {
-            let Some(_) = name.strip_prefix("VIGIL_") else {
-                continue;
-            };
-            if RESERVED_ENV.contains(&name.as_str())
-                || RESERVED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
-            {
-                continue;
-            }
-            match known_keys().find(|k| env_name(k.path) == *name) {
-                Some(key) => {
-                    values.insert(
-                        key.path.to_owned(),
-                        (value.clone(), Source::Env(name.clone())),
-                    );
-                }
-                None => problems.push(ConfigProblem {
-                    key: name.clone(),
-                    source: Source::Env(name.clone()),
-                    message: unknown_key_message(),
-                }),
-            }
-        }
-
-        // The flags.
-        if let Some(url) = flags.database_url {
-            values.insert("database.url".into(), (url, Source::Flag("--database-url")));
-        }
-
+    /// Builds every section, each recording its problems (`None` when one was found).
+    fn from_values(values: &mut Values, env: &BTreeMap<String, String>) -> Option<Config> {
         let database_url_is_default =
-            matches!(values.get("database.url"), Some((_, Source::Default)));
-        let mut take = |path: &str| values.remove(path);
-        let database_url = parse(
-            &mut problems,
-            take("database.url"),
-            "database.url",
-            validate_database_url,
-        )
-        .unwrap_or_default();
-        let base_url = take("bitvavo.base_url").and_then(|v| {
-            parse(
-                &mut problems,
-                Some(v),
-                "bitvavo.base_url",
-                validate_base_url,
-            )
-        });
-        let operator_id = parse(
-            &mut problems,
-            take("bitvavo.operator_id"),
-            "bitvavo.operator_id",
-            |s| s.parse::<i64>().ok().filter(|v| *v >= 1).ok_or(()),
-        )
-        .unwrap_or(1);
-        let access_window = parse(
-            &mut problems,
-            take("bitvavo.access_window_ms"),
-            "bitvavo.access_window_ms",
-            |s| millis(s, 100, 60_000),
-        )
-        .unwrap_or(Duration::from_secs(10));
-        let request_timeout = parse(
-            &mut problems,
-            take("bitvavo.request_timeout_ms"),
-            "bitvavo.request_timeout_ms",
-            |s| millis(s, 100, 120_000),
-        )
-        .unwrap_or(Duration::from_secs(5));
-        let window_margin = parse(
-            &mut problems,
-            take("reconciler.window_margin_seconds"),
-            "reconciler.window_margin_seconds",
-            |s| seconds(s, 1, 3_600),
-        )
-        .unwrap_or(Duration::from_secs(30));
-        let abandon_claimed_after = parse(
-            &mut problems,
-            take("reconciler.abandon_claimed_after_seconds"),
-            "reconciler.abandon_claimed_after_seconds",
-            |s| seconds(s, 10, 86_400),
-        )
-        .unwrap_or(Duration::from_secs(300));
-        let defaults = vigil_store::PolicyCeilings::default();
-        let mut ceiling = |path: &str, positive: bool| {
-            parse(&mut problems, take(path), path, |s| {
-                vigil_core::parse_exact_decimal(path, s, "")
-                    .ok()
-                    .filter(|d| !d.is_sign_negative() && (!positive || !d.is_zero()))
-                    .ok_or(())
-            })
-        };
-        let limits = vigil_store::PolicyCeilings {
-            order_notional_max: ceiling("limits.order_notional_max", true)
-                .and_then(|d| vigil_core::Notional::non_negative("limits", d).ok())
-                .unwrap_or(defaults.order_notional_max),
-            daily_notional_max: ceiling("limits.daily_notional_max", true)
-                .and_then(|d| vigil_core::Notional::non_negative("limits", d).ok())
-                .unwrap_or(defaults.daily_notional_max),
-            llm_daily_budget: ceiling("limits.llm_daily_budget_usd", false)
-                .unwrap_or(defaults.llm_daily_budget),
-        };
-        let advisor_url = take("advisor.base_url");
-        let advisor_model = take("advisor.model");
-        let advisor_tokens = take("advisor.max_tokens");
-        let prompt_price = take("advisor.prompt_usd_per_million");
-        let completion_price = take("advisor.completion_usd_per_million");
-        let advisor = match advisor_url {
-            None => None,
-            Some(url) => {
-                let price = |problems: &mut Vec<ConfigProblem>,
-                             value: Option<(String, Source)>,
-                             path: &str| match value {
-                    Some(v) => parse(problems, Some(v), path, |s| {
-                        vigil_core::parse_exact_decimal(path, s, "")
-                            .ok()
-                            .filter(|d| !d.is_sign_negative())
-                            .ok_or(())
-                    }),
-                    None => {
-                        problems.push(ConfigProblem {
-                            key: path.to_owned(),
-                            source: url.1.clone(),
-                            message: "required when advisor.base_url is set: the worst-case cost of every call is reserved against the daily budget".into(),
-                        });
-                        None
-                    }
-                };
-                let base_url = parse(&mut problems, Some(url.clone()), "advisor.base_url", |s| {
-                    (s.starts_with("http://") || s.starts_with("https://"))
-                        .then(|| s.to_owned())
-                        .ok_or(())
-                });
-                let model = advisor_model
-                    .map(|(m, _)| m.trim().to_owned())
-                    .unwrap_or_default();
-                let max_tokens = parse(&mut problems, advisor_tokens, "advisor.max_tokens", |s| {
-                    s.parse::<u32>()
-                        .ok()
-                        .filter(|v| (1..=32_768).contains(v))
-                        .ok_or(())
-                });
-                let prompt = price(
-                    &mut problems,
-                    prompt_price,
-                    "advisor.prompt_usd_per_million",
-                );
-                let completion = price(
-                    &mut problems,
-                    completion_price,
-                    "advisor.completion_usd_per_million",
-                );
-                match (base_url, max_tokens, prompt, completion) {
-                    (
-                        Some(base_url),
-                        Some(max_tokens),
-                        Some(prompt_usd_per_million),
-                        Some(completion_usd_per_million),
-                    ) => Some(AdvisorSettings {
-                        base_url,
-                        model,
-                        max_tokens,
-                        prompt_usd_per_million,
-                        completion_usd_per_million,
-                    }),
-                    _ => None,
-                }
-            }
-        };
-        let log_filter = parse(&mut problems, take("log.level"), "log.level", |s| {
-            tracing_subscriber::EnvFilter::try_new(s)
-                .map(|_| s.to_owned())
-                .map_err(|_| ())
+            matches!(values.source_of(&keys::DATABASE_URL), Some(Source::Default));
+        let database_url = values.get(&keys::DATABASE_URL);
+        let bitvavo = BitvavoConfig::from_values(values);
+        let reconciler = ReconcilerTiming::from_values(values);
+        let limits = limits(values);
+        let advisor = AdvisorSettings::from_values(values);
+        let log_filter = values.get(&keys::LOG_LEVEL);
+        let log_format = values.get(&keys::LOG_FORMAT);
+        let server = ServerSettings::from_values(values);
+        let alerts = AlertsSettings::from_values(values, env);
+        let dead_mans_switch = DeadMansSwitchSettings::from_values(values);
+        Some(Config {
+            database_url: database_url?,
+            database_url_is_default,
+            bitvavo: bitvavo?,
+            reconciler: reconciler?,
+            limits: limits?,
+            advisor,
+            log_filter: log_filter?,
+            log_format: log_format?,
+            alerts,
+            dead_mans_switch: dead_mans_switch?,
+            sim: values.sim.take(),
+            server: server?,
         })
-        .unwrap_or_else(|| "info".into());
-        let log_format = parse(
-            &mut problems,
-            take("log.format"),
-            "log.format",
-            |s| match s {
-                "text" => Ok(LogFormat::Text),
-                "json" => Ok(LogFormat::Json),
-                _ => Err(()),
-            },
-        )
-        .unwrap_or(LogFormat::Text);
-        let server = ServerSettings {
-            allow_non_loopback: parse(
-                &mut problems,
-                take("server.allow_non_loopback"),
-                "server.allow_non_loopback",
-                boolean,
-            )
-            .unwrap_or(false),
-        };
-        let alerts = crate::command::alerts_settings::AlertsSettings::from_layers(
-            &mut problems,
-            &mut take,
-            env,
-        );
-        let dead_mans_switch = crate::command::alerts_settings::DeadMansSwitchSettings::from_layers(
-            &mut problems,
-            &mut take,
-        );
-
-        if problems.is_empty() {
-            Ok(Config {
-                database_url,
-                database_url_is_default,
-                bitvavo: BitvavoConfig {
-                    base_url,
-                    operator_id,
-                    access_window,
-                    request_timeout,
-                },
-                reconciler: ReconcilerTiming {
-                    window_margin,
-                    abandon_claimed_after,
-                },
-                limits,
-                advisor,
-                log_filter,
-                log_format,
-                alerts,
-                dead_mans_switch,
-                sim,
-                server,
-            })
-        } else {
-            Err(ConfigError { problems })
-        }
     }
 }
 
-fn unknown_key_message() -> String {
-    let known: Vec<String> = known_keys()
-        .map(|k| format!("{} ({})", k.path, env_name(k.path)))
-        .collect();
-    format!("unknown key; known keys are: {}", known.join(", "))
-}
-
-/// Parses one value, recording a problem that names its source and the expectation.
-pub(crate) fn parse<T>(
-    problems: &mut Vec<ConfigProblem>,
-    value: Option<(String, Source)>,
-    path: &str,
-    parser: impl FnOnce(&str) -> Result<T, ()>,
-) -> Option<T> {
-    let (text, source) = value?;
-    match parser(text.trim()) {
-        Ok(v) => Some(v),
-        Err(()) => {
-            let expected = known_keys()
-                .find(|k| k.path == path)
-                .map_or("a valid value", |k| k.expected);
-            problems.push(ConfigProblem {
-                key: path.to_owned(),
-                source,
-                message: format!("got {text:?}, expected {expected}"),
-            });
-            None
-        }
+impl BitvavoConfig {
+    fn from_values(values: &mut Values) -> Option<BitvavoConfig> {
+        let base_url = values.get(&keys::BITVAVO_BASE_URL);
+        let operator_id = values.get(&keys::OPERATOR_ID);
+        let access_window = values.get(&keys::ACCESS_WINDOW);
+        let request_timeout = values.get(&keys::REQUEST_TIMEOUT);
+        Some(BitvavoConfig {
+            base_url,
+            operator_id: operator_id?,
+            access_window: access_window?,
+            request_timeout: request_timeout?,
+        })
     }
 }
 
-fn millis(text: &str, min: u64, max: u64) -> Result<Duration, ()> {
-    text.parse::<u64>()
-        .ok()
-        .filter(|v| (min..=max).contains(v))
-        .map(Duration::from_millis)
-        .ok_or(())
-}
-
-fn seconds(text: &str, min: u64, max: u64) -> Result<Duration, ()> {
-    text.parse::<u64>()
-        .ok()
-        .filter(|v| (min..=max).contains(v))
-        .map(Duration::from_secs)
-        .ok_or(())
-}
-
-/// `true` or `false`.
-pub(crate) fn boolean(text: &str) -> Result<bool, ()> {
-    match text {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(()),
+impl ReconcilerTiming {
+    fn from_values(values: &mut Values) -> Option<ReconcilerTiming> {
+        let window_margin = values.get(&keys::WINDOW_MARGIN);
+        let abandon_claimed_after = values.get(&keys::ABANDON_CLAIMED_AFTER);
+        Some(ReconcilerTiming {
+            window_margin: window_margin?,
+            abandon_claimed_after: abandon_claimed_after?,
+        })
     }
 }
 
-/// A SQLite URL must name a file (`sqlite://` alone would open a private temporary database
-/// per connection, #18 case 9); a PostgreSQL URL is checked when connecting.
-fn validate_database_url(text: &str) -> Result<String, ()> {
-    let ok = match text.strip_prefix("sqlite:") {
-        Some(rest) => {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            let path = rest.split('?').next().unwrap_or_default();
-            !path.trim().is_empty() && path != ":memory:"
-        }
-        None => text.starts_with("postgres://") || text.starts_with("postgresql://"),
-    };
-    if ok {
-        Ok(text.to_owned())
-    } else {
-        Err(())
-    }
+/// The `[limits]` ceilings.
+fn limits(values: &mut Values) -> Option<vigil_store::PolicyCeilings> {
+    let order_notional_max = values.get(&keys::ORDER_NOTIONAL_MAX);
+    let daily_notional_max = values.get(&keys::DAILY_NOTIONAL_MAX);
+    let llm_daily_budget = values.get(&keys::LLM_DAILY_BUDGET);
+    Some(vigil_store::PolicyCeilings {
+        order_notional_max: order_notional_max?,
+        daily_notional_max: daily_notional_max?,
+        llm_daily_budget: llm_daily_budget?,
+    })
 }
 
-fn validate_base_url(text: &str) -> Result<String, ()> {
-    let trimmed = text.trim_end_matches('/');
-    let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
-        && !trimmed.ends_with("/v2")
-        && trimmed.len() > 8;
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(())
-    }
-}
-
-/// The text a file value contributes, parsed like an environment variable's.
-fn text_of(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A file's values by dotted key (tables flattened, every other value as the file typed it).
-type FileValues = BTreeMap<String, toml::Value>;
-
-/// Reads the TOML file into dotted keys plus the opaque `[sim]` table.
-fn read_file_layer(path: &Path) -> Result<(FileValues, Option<toml::Table>), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the configuration file: {e}"))?;
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
-    let sim = match table.remove("sim") {
-        Some(toml::Value::Table(sim)) => Some(sim),
-        Some(_) => return Err("[sim] must be a table".into()),
-        None => None,
-    };
-    let mut flat = BTreeMap::new();
-    flatten("", &toml::Value::Table(table), &mut flat);
-    Ok((flat, sim))
-}
-
-fn flatten(prefix: &str, value: &toml::Value, out: &mut FileValues) {
-    match value {
-        toml::Value::Table(table) => {
-            for (key, value) in table {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten(&path, value, out);
+impl AdvisorSettings {
+    /// The advisor, when `advisor.base_url` is set: then its prices are required too (a missing
+    /// one is blamed on where the URL came from). `None` also when a value was refused.
+    fn from_values(values: &mut Values) -> Option<AdvisorSettings> {
+        let url = values.take(&keys::ADVISOR_BASE_URL)?;
+        let required_by = url.source.clone();
+        let base_url = values.parse(&keys::ADVISOR_BASE_URL, url);
+        let model = values.get(&keys::ADVISOR_MODEL);
+        let max_tokens = values.get(&keys::ADVISOR_MAX_TOKENS);
+        let mut price = |key: &keys::Key<rust_decimal::Decimal>| match values.take(key) {
+            Some(value) => values.parse(key, value),
+            None => {
+                let message = format!(
+                    "required when {} is set: the worst-case cost of every call is reserved against the daily budget",
+                    keys::ADVISOR_BASE_URL.path
+                );
+                values.problem(key.path, required_by.clone(), message);
+                None
             }
-        }
-        other => {
-            out.insert(prefix.to_owned(), other.clone());
-        }
+        };
+        let prompt_usd_per_million = price(&keys::PROMPT_PRICE);
+        let completion_usd_per_million = price(&keys::COMPLETION_PRICE);
+        Some(AdvisorSettings {
+            base_url: base_url?,
+            model: model.unwrap_or_default(),
+            max_tokens: max_tokens?,
+            prompt_usd_per_million: prompt_usd_per_million?,
+            completion_usd_per_million: completion_usd_per_million?,
+        })
+    }
+}
+
+impl ServerSettings {
+    fn from_values(values: &mut Values) -> Option<ServerSettings> {
+        Some(ServerSettings {
+            allow_non_loopback: values.get(&keys::ALLOW_NON_LOOPBACK)?,
+        })
     }
 }
 
@@ -723,11 +420,20 @@ pub(crate) fn advisor_key(env: &BTreeMap<String, String>) -> Result<SecretString
     match env.get("VIGIL_ADVISOR_API_KEY_FILE") {
         Some(path) => std::fs::read_to_string(path)
             .map(|k| SecretString::from(k.trim().to_owned()))
-            .map_err(|e| problem(format!("cannot read the key file named by VIGIL_ADVISOR_API_KEY_FILE: {e}"))),
-        None => Err(problem("advisor.base_url is set but no key is: set VIGIL_ADVISOR_API_KEY (or VIGIL_ADVISOR_API_KEY_FILE)".into())),
+            .map_err(|e| {
+                problem(format!(
+                    "cannot read the key file named by VIGIL_ADVISOR_API_KEY_FILE: {e}"
+                ))
+            }),
+        None => Err(problem(format!(
+            "{} is set but no key is: set VIGIL_ADVISOR_API_KEY (or VIGIL_ADVISOR_API_KEY_FILE)",
+            keys::ADVISOR_BASE_URL.path
+        ))),
     }
 }
 
+mod alerts;
 mod keys;
+mod layers;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,8 @@
 //! Tests of the configuration layers: defaults, file, environment and flags, every problem
 //! reported at once with its source, and secrets that stay hidden.
 
+use std::path::Path;
+
 use secrecy::ExposeSecret;
 
 use super::*;
@@ -362,4 +364,199 @@ fn a_deadline_shorter_than_an_attempt_names_where_it_was_set() {
             .contains("environment variable VIGIL_ALERTS_DELIVERY_DEADLINE_SECONDS"),
         "{err}"
     );
+}
+
+/// The table is the one place a key is declared: each path is unique, dotted
+/// (`section.name`), and gives a `VIGIL_*` variable no other key or reserved variable has; each
+/// default is a value its own parser accepts.
+#[test]
+fn every_key_in_the_table_is_unique_and_its_default_parses() {
+    let mut paths = std::collections::BTreeSet::new();
+    let mut vars = std::collections::BTreeSet::new();
+    for key in keys::ALL {
+        let path = key.path();
+        assert!(paths.insert(path), "{path} is declared twice");
+        let (section, name) = path.split_once('.').unwrap_or_else(|| panic!("{path}"));
+        assert!(
+            [section, name]
+                .iter()
+                .all(|part| !part.is_empty()
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+            "{path} is not section.name"
+        );
+        let var = keys::env_name(path);
+        assert!(vars.insert(var.clone()), "{var} is derived twice");
+        assert!(
+            !keys::RESERVED_ENV.contains(&var.as_str()),
+            "{var} is reserved"
+        );
+        assert!(
+            !key.expected().is_empty(),
+            "{path} says nothing of what it expects"
+        );
+        if let Some(default) = key.default() {
+            assert!(
+                key.accepts(default),
+                "{path}: its default {default:?} is refused"
+            );
+        }
+    }
+}
+
+/// Every key's environment variable is known (whatever its value, it is not an unknown key).
+#[test]
+fn every_key_is_known_by_its_environment_variable() {
+    for key in keys::ALL {
+        let var = keys::env_name(key.path());
+        let value = key.default().unwrap_or("x");
+        if let Err(err) = Config::load(FlagLayer::default(), &env(&[(var.as_str(), value)])) {
+            assert!(err.problems.iter().all(|p| p.key != var), "{var}: {err}");
+        }
+    }
+}
+
+/// A file value of the wrong TOML kind names the kind the key takes and its expectation, for
+/// every key in the table.
+#[test]
+fn a_file_value_of_the_wrong_kind_names_the_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigil.toml");
+    for key in keys::ALL {
+        let (section, name) = key.path().split_once('.').unwrap();
+        let (wrong, shown, type_name) = match key.kind() {
+            keys::ValueKind::Text | keys::ValueKind::Integer => ("true", "true", "boolean"),
+            keys::ValueKind::Bool | keys::ValueKind::Amount => ("1.5", "1.5", "float"),
+        };
+        std::fs::write(&file, format!("[{section}]\n{name} = {wrong}\n")).unwrap();
+        let err = Config::load(
+            FlagLayer {
+                config_file: Some(file.clone()),
+                ..FlagLayer::default()
+            },
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{}: {err}", key.path());
+        let problem = &err.problems[0];
+        assert_eq!(problem.key, key.path());
+        assert_eq!(problem.source, Source::File(file.clone()));
+        assert_eq!(
+            problem.message,
+            format!(
+                "got {shown} (a {type_name}), expected {}: {}",
+                key.kind().name(),
+                key.expected()
+            )
+        );
+    }
+}
+
+/// The path of every key is written once in the source outside the tests: in the table.
+#[test]
+fn every_key_path_is_written_once() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<(PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                // The part before a file's own test module.
+                let code = text.split("#[cfg(test)]\nmod tests {").next().unwrap();
+                out.push((path, code.to_owned()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "{files:?}");
+    for key in keys::ALL {
+        let quoted = format!("\"{}\"", key.path());
+        let places: Vec<_> = files
+            .iter()
+            .flat_map(|(path, code)| {
+                code.matches(&quoted)
+                    .map(move |_| path.display().to_string())
+            })
+            .collect();
+        assert_eq!(places.len(), 1, "{quoted} is written in {places:?}");
+    }
+}
+
+/// README's configuration table names every key, and names none that does not exist.
+#[test]
+fn the_readme_configuration_table_lists_every_key() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let quoted = |text: &str| -> Vec<String> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mentioned = quoted(section);
+    for key in keys::ALL {
+        assert!(
+            mentioned.iter().any(|m| m == key.path()),
+            "README's configuration section does not mention `{}`",
+            key.path()
+        );
+    }
+    let rows = section.lines().filter(|l| l.starts_with("| `"));
+    for row in rows {
+        let mut cells = row.split('|').skip(1);
+        let (first, second) = (cells.next().unwrap(), cells.next().unwrap());
+        let listed: Vec<_> = quoted(first)
+            .into_iter()
+            .filter(|cell| !cell.starts_with('['))
+            .collect();
+        for path in &listed {
+            let key = keys::ALL.iter().find(|k| k.path() == path);
+            assert!(key.is_some(), "README lists `{path}`, which is no key");
+        }
+        for var in quoted(second).iter().filter(|v| !v.ends_with('…')) {
+            assert!(
+                listed.iter().any(|p| keys::env_name(p) == *var)
+                    || keys::RESERVED_ENV.contains(&var.as_str()),
+                "README gives {var} for {listed:?}"
+            );
+        }
+    }
+}
+
+/// A price the advisor needs is blamed on where `advisor.base_url` was set, and a refused value
+/// of an advisor key counts only once the advisor is configured.
+#[test]
+fn a_missing_advisor_price_names_where_the_url_came_from() {
+    let err = Config::load(
+        FlagLayer::default(),
+        &env(&[
+            ("VIGIL_ADVISOR_BASE_URL", "https://llm.example/v1"),
+            ("VIGIL_ADVISOR_PROMPT_USD_PER_MILLION", "0.15"),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].key, keys::COMPLETION_PRICE.path);
+    assert_eq!(
+        err.problems[0].source,
+        Source::Env("VIGIL_ADVISOR_BASE_URL".into())
+    );
+    let unused = Config::load(
+        FlagLayer::default(),
+        &env(&[("VIGIL_ADVISOR_MAX_TOKENS", "0")]),
+    );
+    assert!(unused.is_ok(), "{:?}", unused.err().map(|e| e.to_string()));
 }
