@@ -1,17 +1,22 @@
 //! The executor: one approved proposal becomes AT MOST ONE exchange order, and only when every
 //! safety rail agrees (DESIGN.md, "The executor").
 //!
-//! [`Executor::execute`] runs the steps strictly in this order:
+//! [`Executor::execute`] runs DESIGN.md's steps, numbered as there, strictly in this order:
 //! 1. kill switches (global, then the user's) at entry: refuse, claim nothing (I4);
 //! 2. load the proposal: the caller's, `APPROVED`, not expired; an `EXECUTED` one answers with
-//!    its existing execution;
-//! 3. claim: a `CLAIMED` execution with a fresh `clientOrderId`; a unique violation is the
-//!    design working, answered with the existing execution (I1);
-//! 4. preflight (`preflight.rs`): fresh exchange facts, then every guard in one per-user section;
-//! 5. `SUBMITTING` (`submit.rs`): the order request is signed first, then one per-user section
-//!    re-reads the kill switches, re-checks the guards and commits the signing time (I2, I4, I6);
-//! 6. the last check before sending, on in release builds (`submit.rs`);
-//! 7. the order call with the trade key, then the outcome is recorded (`record.rs`).
+//!    its existing execution, before any exchange read;
+//! 3. exchange facts (`preflight.rs`): market rules, price, book and a fresh balance, read with
+//!    the read-only key and no transaction open;
+//! 4. claim, guard and mark `SUBMITTING`, in the older shape DESIGN.md names (until the
+//!    order-path issue lands): 4a the claim, its own transaction, a `CLAIMED` execution with a
+//!    fresh `clientOrderId` (a unique violation is the design working, answered with the
+//!    existing execution, I1), taken before step 3's reads; 4b every guard in one per-user
+//!    section (`preflight.rs`); 4c the order request signed, then one per-user section re-reads
+//!    the kill switches, re-checks the guards and the expiry, and commits `SUBMITTING` with the
+//!    signing time (`submit.rs`; I2, I4, I6);
+//! 5. the order call with the trade key, after the last check before sending (release builds,
+//!    `submit.rs`);
+//! 6. the outcome recorded (`record.rs`).
 //!
 //! No transaction is open during an exchange call, and no order call is ever repeated: an
 //! unknown outcome stays `SUBMITTING` for the reconciler.
@@ -146,14 +151,14 @@ impl Executor {
             Loaded::Answered(outcome) => return Ok(*outcome),
         };
 
-        // Step 3: the claim (I1).
+        // Step 4a: the claim (I1).
         let execution = match self.claim(&proposal).await? {
             Loaded::Ready(execution) => execution,
             Loaded::Answered(outcome) => return Ok(*outcome),
         };
         self.boundary(Step::AfterClaim, &execution).await?;
 
-        // Step 4: preflight.
+        // Steps 3 and 4b: preflight (exchange facts, then the guards).
         let preflighted = match preflight::run(
             &self.store,
             &self.market_data,
@@ -171,7 +176,7 @@ impl Executor {
         };
         self.boundary(Step::AfterPreflight, &execution).await?;
 
-        // The request is signed now, so that step 5 can commit the exact signing time and
+        // The request is signed now, so that step 4c can commit the exact signing time and
         // window it will be sent with (the reconciler waits that window out, I3).
         let order = match order_request(&execution) {
             Ok(order) => order,
@@ -187,7 +192,7 @@ impl Executor {
             }
         };
 
-        // Step 5: SUBMITTING, durably, with the kill switches and guards re-checked (I2, I4).
+        // Step 4c: SUBMITTING, durably, with the kill switches and guards re-checked (I2, I4).
         let submitting = match submit::commit(
             &self.store,
             &self.clock,
@@ -206,7 +211,7 @@ impl Executor {
         self.boundary(Step::AfterSubmitting, submitting.execution())
             .await?;
 
-        // Step 6: the last check, on in release builds; fail closed.
+        // Step 5, first the last check, on in release builds; fail closed.
         let ready = match submit::check_before_send(&self.store, &self.clock, submitting).await {
             Ok(SendCheck::Ready(ready)) => ready,
             Ok(SendCheck::Abort { reason, execution }) => {
@@ -220,7 +225,7 @@ impl Executor {
             }
         };
 
-        // Step 7: the one order call, with the trade key.
+        // Step 5: the one order call, with the trade key.
         let (execution, prepared) = ready.into_parts();
         let sent = self.trading.submit_order(prepared).await;
         self.boundary(Step::AfterSend, &execution).await?;

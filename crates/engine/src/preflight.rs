@@ -1,4 +1,5 @@
-//! Step 4, preflight: every guard, once, under the user's lock, on fresh exchange facts.
+//! Steps 3 and 4b, preflight: fresh exchange facts, then every guard, once, under the user's
+//! lock.
 //!
 //! The exchange is asked first, outside any transaction (market rules, the current price, a
 //! fresh balance; read-only key). Then ONE guarded transition (the per-user section in
@@ -143,7 +144,7 @@ pub(crate) fn decide(
     Ok(notional)
 }
 
-/// Runs step 4 for a `CLAIMED` execution.
+/// Runs steps 3 and 4b for a `CLAIMED` execution.
 ///
 /// # Errors
 /// A [`StoreError`]; `ExecutionConflict` when the execution left `CLAIMED` meanwhile (e.g. the

@@ -1,4 +1,4 @@
-//! Step 7's second half: what the answer to the order call means, recorded by compare-and-set
+//! Step 6: what the answer to the order call means, recorded by compare-and-set
 //! from `SUBMITTING` (bitvavo-api.md 8.4).
 //!
 //! - accepted → `SUBMITTED` with the exchange's order id, only when the answer is our order (it

@@ -1,15 +1,16 @@
-//! Steps 5 and 6: commit `SUBMITTING`, then the last check before the order call.
+//! Steps 4c and 5's first half (DESIGN.md's numbering): commit `SUBMITTING`, then the last
+//! check before the order call.
 //!
-//! Step 5 is ONE guarded transaction (the user's section): it re-reads the kill switches (I4),
+//! Step 4c is ONE guarded transaction (the user's section): it re-reads the kill switches (I4),
 //! re-runs the guards on fresh store facts (cooldown, anti-flip and the daily cap now count
 //! every execution that committed `SUBMITTING` since the preflight, I6, I7; expiry is checked
 //! again) with the preflight's exchange facts (no exchange call inside a transaction), and
 //! records the signing time and access window of the ALREADY SIGNED order request together with
 //! the notional. It takes a [`Preflighted`] witness and yields a [`Submitting`] one.
 //!
-//! Step 6 stays on in release builds (STYLE rule 12): it re-reads the execution as committed
-//! and refuses to send unless it is `SUBMITTING` with this client order id, signing time and
-//! window, the request is exactly the execution's order, the notional is within the per-order
+//! The last check before sending (step 5's first half) stays on in release builds (STYLE rule
+//! 12): it re-reads the execution as committed and refuses to send unless it is `SUBMITTING`
+//! with this client order id, signing time and window, the request is exactly the execution's order, the notional is within the per-order
 //! cap as the policy now says, no kill switch is on, and the proposal has not expired since the
 //! commit (the clock is read after the re-reads). Only then does it yield
 //! [`ReadyToSend`], the one thing the order call accepts. Both witnesses have private fields
@@ -42,7 +43,7 @@ impl Submitting {
     }
 }
 
-/// What step 5 concluded.
+/// What step 4c concluded.
 #[derive(Debug)]
 pub(crate) enum SubmitVerdict {
     /// `SUBMITTING` is committed.
@@ -54,7 +55,7 @@ pub(crate) enum SubmitVerdict {
     },
 }
 
-/// Step 5.
+/// Step 4c.
 ///
 /// # Errors
 /// A [`StoreError`]; `ExecutionConflict` when the execution left `CLAIMED` meanwhile.
@@ -136,7 +137,7 @@ impl ReadyToSend {
     }
 }
 
-/// What step 6 concluded.
+/// What the last check before sending concluded.
 #[derive(Debug)]
 pub(crate) enum SendCheck {
     /// Everything agrees; the request may be sent.
@@ -148,7 +149,7 @@ pub(crate) enum SendCheck {
     },
 }
 
-/// Step 6: re-read what is committed and compare it with what is about to be sent.
+/// The last check before sending (step 5): re-read what is committed and compare it with what is about to be sent.
 ///
 /// # Errors
 /// A [`StoreError`] when the re-read fails (then nothing is sent either).
