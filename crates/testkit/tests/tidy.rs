@@ -313,6 +313,24 @@ fn money_modules_use_no_floating_point() {
     );
 }
 
+/// `file calls needle` for each of `needles` found in a source file `select` picks; unit-test
+/// modules (`tests.rs`) are left out: they build what their test needs.
+fn calls_in(select: impl Fn(&Path) -> bool, needles: &[&str]) -> Vec<String> {
+    rust_sources()
+        .into_iter()
+        .filter(|p| select(p))
+        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            needles
+                .iter()
+                .filter(|n| text.contains(**n))
+                .map(|n| format!("{} calls {n}", p.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn the_cli_builds_its_parts_in_one_composition_root() {
     // The store, the exchange clients, the executor, the reconciler and alert delivery are built
@@ -331,20 +349,10 @@ fn the_cli_builds_its_parts_in_one_composition_root() {
         "Executor::new(",
         "Reconciler::new(",
     ];
-    let offenders: Vec<String> = rust_sources()
-        .into_iter()
-        .filter(|p| p.starts_with(&cli) && !p.starts_with(&composition_root))
-        // Unit-test modules build what their test needs.
-        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
-        .flat_map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            constructors
-                .iter()
-                .filter(|c| text.contains(*c))
-                .map(|c| format!("{} calls {c}", p.display()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let offenders = calls_in(
+        |p| p.starts_with(&cli) && !p.starts_with(&composition_root),
+        &constructors,
+    );
     assert!(
         offenders.is_empty(),
         "parts built outside the composition root (crates/cli/src/deployment/): {offenders:#?}"
@@ -364,19 +372,7 @@ fn the_front_ends_change_proposals_policies_and_switches_through_the_operations(
         ".policy_replace(",
         ".kill_switch_set(",
     ];
-    let offenders: Vec<String> = rust_sources()
-        .into_iter()
-        .filter(|p| front_ends.iter().any(|f| p.starts_with(f)))
-        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
-        .flat_map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            writes
-                .iter()
-                .filter(|w| text.contains(*w))
-                .map(|w| format!("{} calls {w}", p.display()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let offenders = calls_in(|p| front_ends.iter().any(|f| p.starts_with(f)), &writes);
     assert!(
         offenders.is_empty(),
         "front ends writing what vigil_ops::Operations owns: {offenders:#?}"

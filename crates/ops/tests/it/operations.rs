@@ -185,22 +185,29 @@ fn raised() -> Policy {
     }
 }
 
+/// The admin's raise of the user's caps from `before` (as the admin read it) to [`raised`].
+async fn raise(
+    ops: &Operations,
+    h: &Harness,
+    before: &Policy,
+) -> Result<vigil_ops::operations::PolicyReplaced, OperationError> {
+    ops.replace_policy(
+        h.user,
+        before,
+        &raised(),
+        &admin(),
+        PolicyLimits::Operator,
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_raise_waits_for_the_window_and_is_written_only_over_the_judged_policy() {
     each_backend(Setup::default(), |h| async move {
         let ops = operations(&h);
         // A new user: their caps have not had a day of operation.
-        let refused = ops
-            .replace_policy(
-                h.user,
-                &careful_policy(),
-                &raised(),
-                &admin(),
-                PolicyLimits::Operator,
-                None,
-            )
-            .await
-            .unwrap_err();
+        let refused = raise(&ops, &h, &careful_policy()).await.unwrap_err();
         assert!(
             matches!(refused, OperationError::CapChange(_)),
             "{refused:?}"
@@ -213,17 +220,7 @@ async fn a_raise_waits_for_the_window_and_is_written_only_over_the_judged_policy
             cooldown_minutes: 7,
             ..careful_policy()
         };
-        let conflict = ops
-            .replace_policy(
-                h.user,
-                &stale,
-                &raised(),
-                &admin(),
-                PolicyLimits::Operator,
-                None,
-            )
-            .await
-            .unwrap_err();
+        let conflict = raise(&ops, &h, &stale).await.unwrap_err();
         assert!(
             matches!(
                 conflict,
@@ -233,17 +230,7 @@ async fn a_raise_waits_for_the_window_and_is_written_only_over_the_judged_policy
         );
         assert_eq!(h.store.policy_get(h.user).await.unwrap(), careful_policy());
 
-        let replaced = ops
-            .replace_policy(
-                h.user,
-                &careful_policy(),
-                &raised(),
-                &admin(),
-                PolicyLimits::Operator,
-                None,
-            )
-            .await
-            .unwrap();
+        let replaced = raise(&ops, &h, &careful_policy()).await.unwrap();
         assert_eq!(replaced.policy, raised());
         assert_eq!(h.store.policy_get(h.user).await.unwrap(), raised());
     })
