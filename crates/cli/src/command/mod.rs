@@ -1,6 +1,7 @@
-//! The subcommands: each module turns validated arguments into calls on the [`Deployment`] (its
-//! store, its exchange clients, its executor) and prints the result. [`run`] builds the one
-//! deployment every subcommand gets.
+//! The subcommands: each module turns validated arguments into calls on the
+//! [`Deployment`](crate::deployment::Deployment) (its store, its operations, its exchange
+//! clients, its executor) and prints the result. [`run`] builds the one deployment every
+//! subcommand gets.
 
 mod alerts;
 mod audit;
