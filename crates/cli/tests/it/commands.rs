@@ -2,9 +2,11 @@
 //! what bad input does (a clear error naming the field, the documented exit code, nothing
 //! written).
 
-use crate::support::{both_backends, Deployment};
+use crate::support::Deployment;
 
-both_backends!(
+vigil_testkit::backend_tests!(
+    #[tokio::test]
+    crate::support::Deployment::run;
     init_creates_an_admin_with_trading_disabled_and_an_empty_allowlist,
     init_twice_is_a_conflict,
     i5_allowlist_add_list_remove,

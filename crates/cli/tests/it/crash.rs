@@ -285,7 +285,9 @@ fn i16_an_approval_survives_a_run_killed_before_its_execution(d: &Deployment) {
     assert_eq!(log[0].client_order_id.as_deref(), Some(coid));
 }
 
-crate::support::both_backends!(
+vigil_testkit::backend_tests!(
+    #[tokio::test]
+    crate::support::Deployment::run;
     i2_i3_a_process_killed_at_each_step_leaves_nothing_stuck,
     i16_an_approval_survives_a_run_killed_before_its_execution,
 );

@@ -16,7 +16,7 @@ use serde_json::Value;
 use vigil_sim::{FaultKind, FaultPlan, FaultRule, SimConfig};
 use vigil_store::{AuditFilter, RunReport, ScanRunOutcome, Store, StoreOptions};
 
-use crate::support::{both_backends, Deployment, SimThread};
+use crate::support::{Deployment, SimThread};
 
 /// A webhook receiver on its own thread (the tests block on `vigil` processes): answers 503 to
 /// the first `refused` requests and 200 to the rest, and records the JSON body of each request
@@ -130,7 +130,9 @@ fn approved(d: &Deployment, extra: &[&str]) -> String {
     id
 }
 
-both_backends!(
+vigil_testkit::backend_tests!(
+    #[tokio::test]
+    crate::support::Deployment::run;
     a_one_shot_execute_alert_reaches_the_webhook,
     a_refused_proposal_is_listed_refused_with_its_refusal,
     jobs_show_lists_recent_runs_and_pause_records_its_reason,

@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
+use vigil_testkit::backends::BackendKind;
 
 /// The outcome of one `vigil` invocation.
 #[derive(Debug)]
@@ -54,6 +55,22 @@ impl Deployment {
             database_url: pg.url().to_owned(),
             _pg: Some(pg),
         })
+    }
+
+    /// Runs one test in a fresh deployment on `backend`: the runner of the CLI's
+    /// `vigil_testkit::backend_tests!` suites. The tests block on `vigil` processes, so they are
+    /// plain functions. Without a reachable PostgreSQL (outside CI) the PostgreSQL run is skipped.
+    pub(crate) async fn run(backend: BackendKind, test: impl FnOnce(&Deployment)) {
+        let deployment = match backend {
+            BackendKind::Sqlite => Deployment::sqlite(),
+            BackendKind::Postgres => {
+                let Some(deployment) = Deployment::postgres().await else {
+                    return;
+                };
+                deployment
+            }
+        };
+        test(&deployment);
     }
 
     /// Runs `vigil ARGS` with `--database-url` set, in the deployment's directory.
@@ -129,30 +146,6 @@ impl Deployment {
 pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vigil"))
 }
-
-/// Declares one test per back end from a function taking a `&Deployment`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(&crate::support::Deployment::sqlite());
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(deployment) = crate::support::Deployment::postgres().await else { return };
-                    super::$name(&deployment);
-                }
-            )*
-        }
-    };
-}
-pub(crate) use both_backends;
 
 /// A question for the simulator, answered on its own thread.
 type SimQuery = Box<dyn FnOnce(&vigil_sim::SimHandle) + Send>;

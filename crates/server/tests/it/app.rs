@@ -17,7 +17,7 @@ use vigil_core::{
 };
 use vigil_server::{views::ProposalView, ApiDeps, ApiState, ServerConfig, ServerError};
 use vigil_store::{Store, StoreOptions, TokenHash, User};
-use vigil_testkit::{pg, sqlite};
+use vigil_testkit::{backends::BackendKind, pg, sqlite};
 
 /// Keeps the database alive as long as the app.
 #[allow(dead_code, reason = "held for its Drop only")]
@@ -113,6 +113,29 @@ pub(crate) struct TestApp {
 }
 
 impl TestApp {
+    /// Runs one test against a fresh app on `backend`, then stops it: the runner of the API's
+    /// `vigil_testkit::backend_tests!` suites. Without a reachable PostgreSQL (outside CI) the
+    /// PostgreSQL run is skipped.
+    pub(crate) async fn run(backend: BackendKind, test: impl AsyncFnOnce(&TestApp)) {
+        let Some(app) = TestApp::on(backend, |deps| deps).await else {
+            return;
+        };
+        test(&app).await;
+        app.stop().await;
+    }
+
+    /// A fresh app on `backend` with `configure`d dependencies, or None when PostgreSQL is
+    /// unreachable outside CI.
+    pub(crate) async fn on(
+        backend: BackendKind,
+        configure: impl FnOnce(ApiDeps) -> ApiDeps,
+    ) -> Option<TestApp> {
+        match backend {
+            BackendKind::Sqlite => Some(TestApp::sqlite_with(configure).await),
+            BackendKind::Postgres => TestApp::postgres_with(configure).await,
+        }
+    }
+
     pub(crate) async fn sqlite() -> TestApp {
         Self::sqlite_with(|deps| deps).await
     }
@@ -127,13 +150,7 @@ impl TestApp {
         Self::spawn(store, Database::Sqlite(db), configure).await
     }
 
-    pub(crate) async fn postgres() -> Option<TestApp> {
-        Self::postgres_with(|deps| deps).await
-    }
-
-    pub(crate) async fn postgres_with(
-        configure: impl FnOnce(ApiDeps) -> ApiDeps,
-    ) -> Option<TestApp> {
+    async fn postgres_with(configure: impl FnOnce(ApiDeps) -> ApiDeps) -> Option<TestApp> {
         vigil_testkit::logs::init();
         let db = pg::fresh_database().await?;
         let store = db.store(StoreOptions::default()).await;

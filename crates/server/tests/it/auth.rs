@@ -13,7 +13,7 @@ use vigil_store::Attribution;
 
 use crate::{
     app::{Account, TestApp},
-    fill_path, server_tests,
+    fill_path,
 };
 
 fn sample_path(template: &str) -> String {
@@ -119,7 +119,10 @@ async fn a_user_acts_as_themselves(app: &TestApp) {
     assert_eq!(created.source, "person:alice");
 }
 
-server_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+
     every_route_refuses_requests_without_credentials,
     revoked_token_is_refused,
     admin_routes_refuse_users_and_serve_admins,

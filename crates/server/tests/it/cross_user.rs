@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vigil_server::{route_table, views::PolicyView, Access};
 
-use crate::{app::TestApp, fill_path, server_tests};
+use crate::{app::TestApp, fill_path};
 
 /// A valid body for the routes that need one and take no id, so the walk reaches the handler.
 fn body_for(method: &Method, path: &str) -> Option<Value> {
@@ -149,4 +149,7 @@ async fn every_route_refuses_another_users_resources(app: &TestApp) {
     assert_eq!(bob_switches["user"], true);
 }
 
-server_tests!(every_route_refuses_another_users_resources);
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+    every_route_refuses_another_users_resources);

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::{app::TestApp, server_tests};
+use crate::app::TestApp;
 
 async fn unparseable_json_is_400_and_bad_fields_are_422(app: &TestApp) {
     let alice = app.account("alice", false).await;
@@ -192,7 +192,10 @@ async fn a_down_database_answers_503_without_internal_detail(app: &TestApp) {
     }
 }
 
-server_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+
     unparseable_json_is_400_and_bad_fields_are_422,
     bad_query_and_path_values_name_the_parameter,
     oversized_bodies_are_refused,

@@ -14,13 +14,32 @@ use vigil_bitvavo::{BitvavoClients, ClientConfig, ReadOnlyKey, TradeKey};
 use vigil_core::{Clock, SystemClock};
 use vigil_engine::{Executor, ExecutorConfig};
 use vigil_server::{views::ProposalView, ApiDeps, ExecuteView};
-use vigil_testkit::sim::{FaultKind, FaultPlan, FaultRule, SpawnedSim};
+use vigil_testkit::{
+    backends::BackendKind,
+    sim::{FaultKind, FaultPlan, FaultRule, SpawnedSim},
+};
 
 use crate::app::{Account, TestApp};
 
+/// Runs one test against a fresh app on `backend` whose executor trades on a fresh simulator
+/// (seed 11), then stops both: the runner of the suites that execute through the API. Without a
+/// reachable PostgreSQL (outside CI) the PostgreSQL run is skipped.
+pub(crate) async fn with_exchange(
+    backend: BackendKind,
+    test: impl AsyncFnOnce(&TestApp, &SpawnedSim),
+) {
+    let sim = vigil_testkit::sim::spawn(11, FaultPlan::none()).await;
+    let Some(app) = TestApp::on(backend, with_executor(&sim)).await else {
+        return;
+    };
+    test(&app, &sim).await;
+    app.stop().await;
+    sim.stop().await;
+}
+
 /// The app with an executor whose clients talk to `sim` (wall clock: the simulator checks
 /// signing times against its own).
-pub(crate) fn with_executor(sim: &SpawnedSim) -> impl FnOnce(ApiDeps) -> ApiDeps {
+fn with_executor(sim: &SpawnedSim) -> impl FnOnce(ApiDeps) -> ApiDeps {
     let (base_url, view, trade) = (
         sim.base_url.clone(),
         (sim.view_key.to_owned(), sim.view_secret.to_owned()),
@@ -351,38 +370,9 @@ async fn a_client_that_disconnects_mid_order_does_not_stop_the_execution(
     assert_eq!(orders.len(), 1, "{orders:?}");
 }
 
-macro_rules! execute_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let sim = vigil_testkit::sim::spawn(11, vigil_testkit::sim::FaultPlan::none()).await;
-                    let app = crate::app::TestApp::sqlite_with(super::with_executor(&sim)).await;
-                    super::$name(&app, &sim).await;
-                    app.stop().await;
-                    sim.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let sim = vigil_testkit::sim::spawn(11, vigil_testkit::sim::FaultPlan::none()).await;
-                    let Some(app) = crate::app::TestApp::postgres_with(super::with_executor(&sim)).await else {
-                        return;
-                    };
-                    super::$name(&app, &sim).await;
-                    app.stop().await;
-                    sim.stop().await;
-                }
-            )*
-        }
-    };
-}
-
-execute_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::execute::with_exchange;
     i1_execute_places_one_order_and_a_retry_answers_the_same_execution,
     i1_concurrent_executes_through_the_api_place_one_order,
     i4_i5_refusals_are_answered_with_their_reason_and_no_order,

@@ -14,7 +14,7 @@ use vigil_core::{Clock, SystemClock};
 use vigil_server::ReadinessView;
 use vigil_testkit::sim::FaultPlan;
 
-use crate::{app::TestApp, server_tests};
+use crate::app::TestApp;
 
 async fn readiness(app: &TestApp) -> (u16, ReadinessView) {
     let answer = app.send(reqwest::Method::GET, "/readyz", None, None).await;
@@ -190,7 +190,10 @@ async fn metrics_read_scheduler_lag_and_llm_spend_from_the_store(app: &TestApp) 
     }
 }
 
-server_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+
     metrics_read_scheduler_lag_and_llm_spend_from_the_store,
     healthz_and_readyz_when_all_is_well,
     readyz_reports_a_down_database,

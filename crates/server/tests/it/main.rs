@@ -8,10 +8,10 @@
 //! `/metrics` exposes the named series, and `/readyz` tells the truth about the database, the
 //! exchange and the reconciler.
 //!
-//! Method: each test is an `async fn(&TestApp)`; [`server_tests!`] instantiates it as
-//! `<module>::sqlite::<name>` on a fresh SQLite file and `<module>::postgres::<name>` on a fresh
-//! PostgreSQL database (skipped with one line when PostgreSQL is unreachable outside CI). The
-//! server is started with `vigil_server::run` on `127.0.0.1:0` and called over HTTP with
+//! Method: each test is an `async fn(&TestApp)`; `vigil_testkit::backend_tests!` with the runner
+//! [`app::TestApp::run`] instantiates it as `<module>::sqlite::<name>` on a fresh SQLite file
+//! and `<module>::postgres::<name>` on a fresh PostgreSQL database (skipped with one line when
+//! PostgreSQL is unreachable outside CI). The server is started with `vigil_server::run` on `127.0.0.1:0` and called over HTTP with
 //! reqwest. Time is a `ManualClock`, moved by hand; no test asserts on elapsed time. The route
 //! walks read the router's own table (`vigil_server::route_table`), never a copy.
 
@@ -30,35 +30,6 @@ mod health;
 mod openapi;
 mod resources;
 mod statuses;
-
-/// Instantiates each named `async fn(&TestApp)` in the calling module once per back end.
-macro_rules! server_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = $crate::app::TestApp::sqlite().await;
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = $crate::app::TestApp::postgres().await else {
-                        return;
-                    };
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-    };
-}
-pub(crate) use server_tests;
 
 /// Fills a route's path template with the given parameter values (`{name}` → value).
 pub(crate) fn fill_path(template: &str, value_of: impl Fn(&str) -> String) -> String {

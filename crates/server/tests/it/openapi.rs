@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use vigil_server::route_table;
 
-use crate::{app::TestApp, server_tests};
+use crate::app::TestApp;
 
 const GOLDEN: &str = "tests/it/golden/endpoints.txt";
 
@@ -100,4 +100,7 @@ async fn openapi_document_lists_exactly_the_served_routes(app: &TestApp) {
     }
 }
 
-server_tests!(openapi_document_lists_exactly_the_served_routes);
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+    openapi_document_lists_exactly_the_served_routes);

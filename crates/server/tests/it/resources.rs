@@ -12,7 +12,7 @@ use vigil_server::views::{
 };
 use vigil_store::{AuditEntry, AuditFilter};
 
-use crate::{app::TestApp, server_tests};
+use crate::app::TestApp;
 
 async fn audit(app: &TestApp, action: &str) -> Vec<AuditEntry> {
     app.store
@@ -617,7 +617,10 @@ async fn jobs_create_list_pause_resume_remove(app: &TestApp) {
     assert_eq!(listed, json!([]), "a refused job was stored");
 }
 
-server_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+
     proposals_create_list_show_approve_reject,
     amounts_that_cannot_be_stored_exactly_are_refused_naming_the_field,
     i5_a_proposal_for_a_market_off_the_allowlist_is_refused_naming_it,

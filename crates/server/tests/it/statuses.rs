@@ -22,7 +22,7 @@ use vigil_testkit::sim::{FaultKind, FaultPlan, FaultRule, SpawnedSim};
 
 use crate::{
     app::{Account, Answer, TestApp},
-    fill_path, server_tests,
+    fill_path,
 };
 
 /// How an entry provokes its status.
@@ -604,31 +604,32 @@ async fn the_documented_name_limit_is_enforced(app: &TestApp) {
     assert_eq!(refused["field"], "name", "{refused}");
 }
 
-server_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    crate::app::TestApp::run;
+
     every_route_refuses_an_unknown_query_parameter,
     the_documented_name_limit_is_enforced
 );
 
 mod with_executor {
+    use vigil_testkit::backends::BackendKind;
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite() {
-        let sim = vigil_testkit::sim::spawn(11, vigil_testkit::sim::FaultPlan::none()).await;
-        let app = crate::app::TestApp::sqlite_with(crate::execute::with_executor(&sim)).await;
-        super::every_documented_status_is_answered_and_every_answer_documented(&app, &sim).await;
-        app.stop().await;
-        sim.stop().await;
+        crate::execute::with_exchange(
+            BackendKind::Sqlite,
+            super::every_documented_status_is_answered_and_every_answer_documented,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn postgres() {
-        let sim = vigil_testkit::sim::spawn(11, vigil_testkit::sim::FaultPlan::none()).await;
-        let Some(app) =
-            crate::app::TestApp::postgres_with(crate::execute::with_executor(&sim)).await
-        else {
-            return;
-        };
-        super::every_documented_status_is_answered_and_every_answer_documented(&app, &sim).await;
-        app.stop().await;
-        sim.stop().await;
+        crate::execute::with_exchange(
+            BackendKind::Postgres,
+            super::every_documented_status_is_answered_and_every_answer_documented,
+        )
+        .await;
     }
 }

@@ -6,12 +6,11 @@ use chrono::Duration;
 use vigil_core::{proposal::ProposalAction, ExecutionState, ProposalStatus, Side};
 use vigil_store::{ClaimOutcome, ExecutionFilter, Store, StoreError};
 
-use crate::{
-    contract_tests,
-    fixture::{self, approved_proposal, execution_for, t0, user},
-};
+use crate::fixture::{self, approved_proposal, execution_for, t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     i1_fifty_concurrent_claims_make_one_execution,
     i1_claim_of_a_pending_proposal_writes_nothing,
     i1_claim_of_another_users_proposal_is_not_found,

@@ -5,9 +5,11 @@
 use sqlx::{Connection, Executor};
 use vigil_store::{DeploymentMode, Store};
 
-use crate::{contract_tests, fixture::t0};
+use crate::fixture::t0;
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     the_first_mode_recorded_is_the_database_s_for_good,
     the_recorded_mode_cannot_be_changed_by_hand,
 );

@@ -8,7 +8,7 @@ use vigil_core::{
     ProposalStatus, Side, Timestamp,
 };
 use vigil_store::{Store, StoreOptions, User};
-use vigil_testkit::{pg, sqlite};
+use vigil_testkit::{backends::BackendKind, pg, sqlite};
 
 /// A store on a database that lives as long as this value.
 pub(crate) struct TestDb {
@@ -18,6 +18,23 @@ pub(crate) struct TestDb {
 }
 
 impl TestDb {
+    /// Runs one contract test on a fresh store on `backend`, then closes the store: the runner
+    /// of the store's `vigil_testkit::backend_tests!` suites. Without a reachable PostgreSQL
+    /// (outside CI) the PostgreSQL run is skipped.
+    pub(crate) async fn run(backend: BackendKind, test: impl AsyncFnOnce(Store)) {
+        let db = match backend {
+            BackendKind::Sqlite => TestDb::sqlite().await,
+            BackendKind::Postgres => {
+                let Some(db) = TestDb::postgres().await else {
+                    return;
+                };
+                db
+            }
+        };
+        test(db.store.clone()).await;
+        db.store.close().await;
+    }
+
     pub(crate) async fn sqlite() -> TestDb {
         Self::sqlite_with(StoreOptions::default()).await
     }

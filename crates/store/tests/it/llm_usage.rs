@@ -15,12 +15,11 @@ use vigil_store::{
     Attribution, LlmBudgetError, LlmUsageFilter, LlmUsageStatus, Store, StoreError, TokenUsage,
 };
 
-use crate::{
-    contract_tests,
-    fixture::{t0, user},
-};
+use crate::fixture::{t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     i8_concurrent_reservations_never_exceed_the_budget,
     i8_settle_and_release_close_a_reservation_once_at_the_real_cost,
     i8_a_new_utc_day_has_a_fresh_budget,

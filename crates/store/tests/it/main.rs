@@ -5,8 +5,8 @@
 //! executions, retries, append-only history, exact money) hold on SQLite AND PostgreSQL, through
 //! the same public API the engine and the CLI use.
 //!
-//! Method: each contract test is an `async fn(Store)`; the [`contract_tests!`] macro
-//! instantiates it twice, as `<module>::sqlite::<name>` on a fresh SQLite file and as
+//! Method: each contract test is an `async fn(Store)`; `vigil_testkit::backend_tests!` with the
+//! runner [`fixture::TestDb::run`] instantiates it twice, as `<module>::sqlite::<name>` on a fresh SQLite file and as
 //! `<module>::postgres::<name>` on a fresh PostgreSQL database cloned from the migrated
 //! template (skipped with one line when PostgreSQL is unreachable outside CI). Concurrency tests
 //! fire many real tasks at once on a multi-threaded runtime and then count rows; they never
@@ -33,32 +33,3 @@ mod scan_jobs;
 mod schema;
 mod sections;
 mod transitions;
-
-/// Instantiates each named `async fn(Store)` in the calling module once per back end.
-macro_rules! contract_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = $crate::fixture::TestDb::sqlite().await;
-                    super::$name(db.store.clone()).await;
-                    db.store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(db) = $crate::fixture::TestDb::postgres().await else {
-                        return;
-                    };
-                    super::$name(db.store.clone()).await;
-                    db.store.close().await;
-                }
-            )*
-        }
-    };
-}
-pub(crate) use contract_tests;

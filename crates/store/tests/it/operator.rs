@@ -6,12 +6,11 @@ use vigil_store::{
     PolicyLimits, ProposalFilter, Store, StoreError, TokenHash,
 };
 
-use crate::{
-    contract_tests,
-    fixture::{approved_proposal, market, t0, user},
-};
+use crate::fixture::{approved_proposal, market, t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     i11_policy_changes_are_audited_with_before_and_after,
     i5_allowlist_changes_are_audited_and_idempotent,
     i4_kill_switches_are_audited_and_read_back,

@@ -12,12 +12,11 @@ use vigil_store::{
     Attribution, AuditFilter, LeasedJob, NewScanJob, RunFinish, RunReport, ScanRunOutcome, Store,
 };
 
-use crate::{
-    contract_tests,
-    fixture::{eur, market, t0, user},
-};
+use crate::fixture::{eur, market, t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     a_run_auto_approves_only_what_the_policy_allows,
     without_auto_approve_every_proposal_waits,
 );

@@ -15,12 +15,11 @@ use vigil_store::{
     ScanJobFilter, ScanRunOutcome, Store, StoreError,
 };
 
-use crate::{
-    contract_tests,
-    fixture::{eur, market, t0, user},
-};
+use crate::fixture::{eur, market, t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     i9_concurrent_workers_run_each_due_job_exactly_once,
     i9_an_expired_lease_is_taken_over_and_the_old_holder_cannot_renew_release_or_record,
     i9_renewal_keeps_the_lease_until_it_lapses,

@@ -12,12 +12,11 @@ use vigil_core::{
 };
 use vigil_store::{Attribution, DurabilitySettings, Fill, KillSwitchScope, Store};
 
-use crate::{
-    contract_tests,
-    fixture::{claimed, market, submit, t0, user, TestDb},
-};
+use crate::fixture::{claimed, market, submit, t0, user, TestDb};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     money_round_trips_exactly,
     fills_are_recorded_once_per_market_and_fill_id,
 );

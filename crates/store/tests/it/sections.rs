@@ -14,12 +14,11 @@ use vigil_store::{
     Attribution, ExecutionFilter, GuardedTransition, KillSwitchScope, Store, StoreError, UserFacts,
 };
 
-use crate::{
-    contract_tests,
-    fixture::{self, claimed, eur, market, submit, t0, user},
-};
+use crate::fixture::{self, claimed, eur, market, submit, t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     sections_of_one_user_never_overlap,
     i6_twenty_concurrent_guarded_submits_make_one_in_flight_order,
     i7_daily_cap_counts_in_flight_orders_under_concurrency,

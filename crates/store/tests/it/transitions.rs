@@ -5,12 +5,11 @@ use chrono::Duration;
 use vigil_core::{ExecutionEvent, ExecutionState, Notional, Side};
 use vigil_store::{Store, StoreError};
 
-use crate::{
-    contract_tests,
-    fixture::{claimed, eur, submit, t0, user},
-};
+use crate::fixture::{claimed, eur, submit, t0, user};
 
-contract_tests!(
+vigil_testkit::backend_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    crate::fixture::TestDb::run;
     fifty_concurrent_transitions_from_one_state_have_one_winner,
     i11_every_transition_leaves_exactly_one_event_row,
     i11_refused_transitions_leave_no_event_row,
