@@ -36,6 +36,20 @@ pub(crate) const SIGNOFF_FAILED: u8 = 11;
 /// `vigil alerts test`: the test alert was not delivered.
 pub(crate) const ALERT_NOT_DELIVERED: u8 = 12;
 
+/// An error that reached `main`, in one line: its message, then each cause in the chain that
+/// the text so far does not already say (a store error quotes its cause in its own message).
+pub(crate) fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// The exit code for an error that reached `main`, by the first typed cause found in its chain.
 pub(crate) fn code_for(error: &anyhow::Error) -> ExitCode {
     ExitCode::from(number_for(error))

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     match runtime.block_on(command::run(cli, config, env)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", exit::describe(&error));
             exit::code_for(&error)
         }
     }

@@ -145,9 +145,10 @@ pub enum StoreError {
         detail: String,
         /// What to do about it.
         hint: &'static str,
-        /// The underlying error.
+        /// The underlying error, when there is one (a missing SQLite file or an unanswered
+        /// connection attempt has none beyond `detail`).
         #[source]
-        source: sqlx::Error,
+        source: Option<sqlx::Error>,
     },
 
     /// Applying the migrations failed.

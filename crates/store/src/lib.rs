@@ -187,7 +187,7 @@ impl StoreInner {
                 url: self.url.clone(),
                 detail,
                 hint,
-                source,
+                source: Some(source),
             };
         }
         constraint::map_violation(StoreError::Database { operation, source })
@@ -424,10 +424,7 @@ async fn connect_sqlite(
                 url: redacted.to_owned(),
                 detail: format!("no database file at {}", path.display()),
                 hint: "a database is created only on request: create it with `vigil init` (`vigil init --paper` for paper trading), or check the path in the database URL",
-                source: sqlx::Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file",
-                )),
+                source: None,
             });
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -435,7 +432,7 @@ async fn connect_sqlite(
                 url: redacted.to_owned(),
                 detail: format!("cannot create directory {}: {e}", parent.display()),
                 hint: "check the path in the database URL and the permissions of its directory",
-                source: sqlx::Error::Io(e),
+                source: Some(sqlx::Error::Io(e)),
             })?;
         }
     }
@@ -481,7 +478,7 @@ async fn connect_postgres(
         url: redacted.to_owned(),
         detail: format!("no answer within {:?}", options.acquire_timeout),
         hint: "check that PostgreSQL is running and reachable at that address",
-        source: sqlx::Error::PoolTimedOut,
+        source: None,
     })?
     .map_err(|source| unavailable_error(redacted, source))?;
     if let Err(e) = probe.close().await {
@@ -506,7 +503,7 @@ fn unavailable_error(redacted: &str, source: sqlx::Error) -> StoreError {
         url: redacted.to_owned(),
         detail,
         hint,
-        source,
+        source: Some(source),
     }
 }
 
