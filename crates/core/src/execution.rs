@@ -509,28 +509,9 @@ mod tests {
     #[test]
     fn i7_submit_committed_records_the_notional_the_caps_count() {
         let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let claimed = Execution {
-            id: ExecutionId::new(),
-            user_id: UserId::new(),
-            proposal_id: ProposalId::new(),
-            client_order_id: ClientOrderId::new(),
-            market: Market::parse("BTC-EUR").unwrap(),
-            side: Side::Buy,
-            order_type: OrderType::Market,
-            size: OrderSize::Quote(Notional::from_whole(20)),
-            limit_price: None,
-            notional: Notional::ZERO,
-            state: ExecutionState::Claimed,
-            outcome_unknown: false,
-            refusal: None,
-            failure: None,
-            exchange_order_id: None,
-            signed_at: None,
-            access_window_ms: None,
-            filled_notional: Notional::ZERO,
-            created_at: t,
-            updated_at: t,
-        };
+        let claimed = crate::fixtures::ExecutionBuilder::new(t)
+            .size(OrderSize::Quote(Notional::from_whole(20)))
+            .build();
         let event = ExecutionEvent::SubmitCommitted {
             signed_at: t,
             access_window_ms: 5_000,

@@ -18,11 +18,14 @@
 //! - [`alert`]: what needs a person ([`Alert`]), and the [`Alerts`] seam through which it is raised.
 //! - [`clock`]: the one seam through which time enters (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`error`]: validation errors that name the field, the value and the expectation.
+//! - `fixtures` (feature `fixtures`): the `ExecutionBuilder` that tests build executions with.
 
 pub mod alert;
 pub mod clock;
 pub mod error;
 pub mod execution;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod guard;
 pub mod ids;
 pub mod market;

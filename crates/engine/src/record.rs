@@ -198,37 +198,22 @@ pub(crate) async fn outcome(
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;
-    use vigil_core::{
-        ClientOrderId, ExecutionId, Market, Notional, OrderSize, OrderType, ProposalId, Side,
-        UserId,
-    };
+    use vigil_core::{fixtures::ExecutionBuilder, Notional};
 
     use super::*;
 
     fn execution() -> Execution {
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        Execution {
-            id: ExecutionId::new(),
-            user_id: UserId::new(),
-            proposal_id: ProposalId::new(),
-            client_order_id: ClientOrderId::new(),
-            market: Market::parse("BTC-EUR").unwrap(),
-            side: Side::Buy,
-            order_type: OrderType::Market,
-            size: OrderSize::Quote(Notional::from_whole(10)),
-            limit_price: None,
-            notional: Notional::from_whole(10),
-            state: ExecutionState::Submitting,
-            outcome_unknown: false,
-            refusal: None,
-            failure: None,
-            exchange_order_id: None,
-            signed_at: Some(t),
-            access_window_ms: Some(10_000),
-            filled_notional: Notional::ZERO,
-            created_at: t,
-            updated_at: t,
-        }
+        ExecutionBuilder::new(t)
+            .then(
+                &ExecutionEvent::SubmitCommitted {
+                    signed_at: t,
+                    access_window_ms: 10_000,
+                    notional: Notional::from_whole(10),
+                },
+                t,
+            )
+            .build()
     }
 
     #[test]

@@ -432,7 +432,7 @@ fn decide(
 mod tests {
     use chrono::DateTime;
     use vigil_core::{
-        proposal::ProposalDraft, ClientOrderId, ExecutionId, Market, Notional, OrderSize,
+        fixtures::ExecutionBuilder, proposal::ProposalDraft, Market, Notional, OrderSize,
         OrderType, ProposalSource, Side, UserId,
     };
 
@@ -460,28 +460,9 @@ mod tests {
     }
 
     fn execution(p: &Proposal, state: ExecutionState) -> Execution {
-        Execution {
-            id: ExecutionId::new(),
-            user_id: p.user_id,
-            proposal_id: p.id,
-            client_order_id: ClientOrderId::new(),
-            market: p.market.clone(),
-            side: p.side,
-            order_type: p.order_type,
-            size: p.size,
-            limit_price: None,
-            notional: Notional::ZERO,
-            state,
-            outcome_unknown: false,
-            refusal: None,
-            failure: None,
-            exchange_order_id: None,
-            signed_at: None,
-            access_window_ms: None,
-            filled_notional: Notional::ZERO,
-            created_at: p.created_at,
-            updated_at: p.created_at,
-        }
+        ExecutionBuilder::for_proposal(p, p.created_at)
+            .state(state)
+            .build()
     }
 
     fn not_found() -> ExchangeEvidence {

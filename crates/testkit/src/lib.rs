@@ -6,7 +6,8 @@
 //! unreachable, failing under `CI=true`), SQLite files, an in-process simulator on
 //! `127.0.0.1:0`, and tracing that stays silent unless `VIGIL_TEST_LOG` is set; with the `engine` feature, the whole-engine
 //! harness ([`engine`]: store + simulator + executor + reconciler on one `ManualClock`) and the
-//! operator tools' fixtures ([`operator`]).
+//! operator tools' fixtures ([`operator`]); and [`ExecutionBuilder`], which every test that needs an
+//! execution value builds it with.
 
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -20,3 +21,5 @@ pub mod backends;
 pub mod logs;
 pub mod pg;
 pub mod sqlite;
+
+pub use vigil_core::fixtures::ExecutionBuilder;

@@ -15,10 +15,12 @@ use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use chrono::TimeDelta;
 use sqlx::{Connection, Executor as _};
 use vigil_core::{
-    ClientOrderId, Execution, ExecutionEvent, ExecutionId, ExecutionState, Market, Notional,
-    OrderSize, OrderType, ProposalId, Side, Timestamp, UserId,
+    ClientOrderId, Execution, ExecutionEvent, ExecutionState, Market, Notional, ProposalId, Side,
+    Timestamp, UserId,
 };
 use vigil_store::{ClaimOutcome, Store};
+
+use crate::ExecutionBuilder;
 
 /// What the webhook receiver does with each request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,28 +150,13 @@ pub async fn claimed_execution(
     client_order_id: ClientOrderId,
     at: Timestamp,
 ) -> Execution {
-    let fresh = Execution {
-        id: ExecutionId::new(),
-        user_id: user,
-        proposal_id: proposal,
-        client_order_id,
-        market: market.clone(),
-        side,
-        order_type: OrderType::Market,
-        size: OrderSize::Quote(Notional::from_whole(10)),
-        limit_price: None,
-        notional: Notional::ZERO,
-        state: ExecutionState::Claimed,
-        outcome_unknown: false,
-        refusal: None,
-        failure: None,
-        exchange_order_id: None,
-        signed_at: None,
-        access_window_ms: None,
-        filled_notional: Notional::ZERO,
-        created_at: at,
-        updated_at: at,
-    };
+    let fresh = ExecutionBuilder::new(at)
+        .user(user)
+        .proposal(proposal)
+        .client_order_id(client_order_id)
+        .market(market.clone())
+        .side(side)
+        .build();
     match store.execution_claim(&fresh).await.unwrap() {
         ClaimOutcome::Claimed(e) => e,
         ClaimOutcome::AlreadyClaimed(e) => panic!("already claimed: {e:?}"),
