@@ -21,6 +21,8 @@
 //! - `users`, `proposals`, `executions`, `section`, `scan_jobs` (jobs, leases, runs; I9),
 //!   `llm_usage` (the LLM budget guard; I8), `audit`, `deployment` (paper or live, recorded
 //!   once): the operations, by resource.
+//! - [`secrets`]: exchange secrets sealed at rest (a master key wraps the data key that seals
+//!   each secret, bound to its row).
 //! - [`constraint`]: constraint names and their mapping on both back ends.
 //! - `db`: the shared SQL layer (typed arguments and rows on either back end).
 
@@ -30,6 +32,7 @@ pub mod facts;
 pub mod model;
 pub mod schema;
 pub mod scratch;
+pub mod secrets;
 pub mod txn_retry;
 
 mod audit;
