@@ -2,8 +2,8 @@
 //! that the database alone (a dump, a backup, a replica) reveals nothing.
 //!
 //! Envelope encryption with XChaCha20-Poly1305 (RustCrypto's `chacha20poly1305`):
-//! - the **master key** ([`MasterKey`], 32 random bytes in base64 from `VIGIL_MASTER_KEY` or
-//!   `VIGIL_MASTER_KEY_FILE`) never touches the database;
+//! - the **master key** ([`MasterKey`], 32 random bytes as 64 hex digits, meant to come from
+//!   `VIGIL_MASTER_KEY` or `VIGIL_MASTER_KEY_FILE`) never touches the database;
 //! - it wraps one **data key** ([`DataKey`]) per deployment; only the wrapped form
 //!   ([`WrappedDataKey`]) is stored. Rotating the master key re-wraps the data key
 //!   ([`WrappedDataKey::rewrap`]): no sealed secret changes, so rotation needs no downtime;
@@ -15,7 +15,6 @@
 //! ([`SecretError::WrongMasterKey`]). Keys live in [`zeroize::Zeroizing`] buffers and opened
 //! secrets in `secrecy` types, so both are wiped when dropped; none of them prints in `Debug`.
 
-use base64::{engine::general_purpose::STANDARD, Engine as _};
 use chacha20poly1305::{
     aead::{rand_core::RngCore, Aead, AeadCore, KeyInit, OsRng, Payload},
     Key, XChaCha20Poly1305, XNonce,
@@ -27,6 +26,9 @@ use zeroize::Zeroizing;
 
 /// The length of a master key and of a data key, in bytes.
 pub const KEY_BYTES: usize = 32;
+
+/// The longest secret sealed, in bytes (a Bitvavo API secret is 128 hex digits).
+pub const SECRET_MAX_BYTES: usize = 1_024;
 
 /// The format version written as the first byte of every sealed value.
 const VERSION: u8 = 1;
@@ -41,8 +43,8 @@ const DATA_KEY_AAD: &[u8] = b"vigil/v1/data-key";
 /// to do; none contains key material.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
-    /// The master key's text is not 32 bytes in base64.
-    #[error("the master key (VIGIL_MASTER_KEY or VIGIL_MASTER_KEY_FILE) is not valid: {reason}; it must be 32 random bytes in base64, e.g. from `openssl rand -base64 32`")]
+    /// The master key's text is not 32 bytes as hex digits.
+    #[error("the master key (VIGIL_MASTER_KEY or VIGIL_MASTER_KEY_FILE) is not valid: {reason}; it must be 32 random bytes as 64 hex digits, e.g. from `openssl rand -hex 32`")]
     InvalidMasterKey {
         /// What is wrong with it (never the key itself).
         reason: String,
@@ -50,6 +52,12 @@ pub enum SecretError {
     /// The master key does not open the deployment's data key.
     #[error("the master key does not open this database's data key: set VIGIL_MASTER_KEY (or VIGIL_MASTER_KEY_FILE) to the key this database's secrets were sealed with; nothing was read or written")]
     WrongMasterKey,
+    /// A secret longer than [`SECRET_MAX_BYTES`] was given to be sealed.
+    #[error("a secret of {bytes} bytes cannot be stored: at most {SECRET_MAX_BYTES} bytes; check that the value pasted is the API secret alone")]
+    TooLong {
+        /// Its length.
+        bytes: usize,
+    },
     /// A stored value is not in the sealed format (truncated, another version, not ours).
     #[error("a stored secret is unreadable ({reason}); restore the row from a backup or link the account again")]
     Unreadable {
@@ -76,15 +84,15 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// Reads a master key from its base64 text (surrounding whitespace, such as a file's final
+    /// Reads a master key from its hex text (surrounding whitespace, such as a file's final
     /// newline, is ignored).
     ///
     /// # Errors
-    /// [`SecretError::InvalidMasterKey`] when the text is not base64 or not 32 bytes.
-    pub fn from_base64(text: &str) -> Result<MasterKey, SecretError> {
-        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
+    /// [`SecretError::InvalidMasterKey`] when the text is not hex digits or not 32 bytes.
+    pub fn from_hex(text: &str) -> Result<MasterKey, SecretError> {
+        let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| {
             SecretError::InvalidMasterKey {
-                reason: "it is not base64".to_owned(),
+                reason: "it is not hex digits".to_owned(),
             }
         })?);
         let key: [u8; KEY_BYTES] =
@@ -97,16 +105,16 @@ impl MasterKey {
         Ok(MasterKey(Zeroizing::new(key)))
     }
 
-    /// A new random master key (what `openssl rand -base64 32` gives).
+    /// A new random master key (what `openssl rand -hex 32` gives).
     #[must_use]
     pub fn generate() -> MasterKey {
         MasterKey(random_key())
     }
 
-    /// The key as base64 text, to be written where the operator keeps it (never logged).
+    /// The key as hex text, to be written where the operator keeps it (never logged).
     #[must_use]
-    pub fn to_base64(&self) -> SecretString {
-        SecretString::from(STANDARD.encode(self.0.as_slice()))
+    pub fn to_hex(&self) -> SecretString {
+        SecretString::from(hex::encode(self.0.as_slice()))
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -172,14 +180,24 @@ impl DataKey {
     }
 
     /// Seals `secret` for the row and field `binding` names.
-    #[must_use]
-    pub fn seal(&self, secret: &SecretString, binding: &SecretBinding) -> SealedSecret {
+    ///
+    /// # Errors
+    /// [`SecretError::TooLong`] for a secret over [`SECRET_MAX_BYTES`].
+    pub fn seal(
+        &self,
+        secret: &SecretString,
+        binding: &SecretBinding,
+    ) -> Result<SealedSecret, SecretError> {
         use secrecy::ExposeSecret as _;
-        SealedSecret(seal_bytes(
+        let plain = secret.expose_secret().as_bytes();
+        if plain.len() > SECRET_MAX_BYTES {
+            return Err(SecretError::TooLong { bytes: plain.len() });
+        }
+        Ok(SealedSecret(seal_bytes(
             &self.cipher(),
-            secret.expose_secret().as_bytes(),
+            plain,
             &binding.aad(),
-        ))
+        )))
     }
 
     /// Opens a secret sealed for `binding`.
@@ -198,11 +216,11 @@ impl DataKey {
                 account: binding.account,
             },
         )?;
-        let text = String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Tampered {
+        let text = std::str::from_utf8(&plain).map_err(|_| SecretError::Tampered {
             field: binding.field,
             account: binding.account,
         })?;
-        Ok(SecretString::from(text))
+        Ok(SecretString::from(text.to_owned()))
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -265,10 +283,12 @@ fn random_key() -> Zeroizing<[u8; KEY_BYTES]> {
     key
 }
 
-/// `VERSION || nonce || ciphertext+tag`.
+/// `VERSION || nonce || ciphertext+tag`. The plaintext is at most [`SECRET_MAX_BYTES`] (or a
+/// 32-byte key), far below the only size at which the cipher refuses to encrypt (256 GiB), so
+/// the refusal cannot happen; should it ever, the value has no ciphertext and every open of it
+/// fails as truncated (it fails closed, never opens as something else).
 fn seal_bytes(cipher: &XChaCha20Poly1305, plain: &[u8], aad: &[u8]) -> Vec<u8> {
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-    // Encryption fails only for a plaintext beyond the cipher's limit (256 GiB): not a secret.
     let ciphertext = cipher
         .encrypt(&nonce, Payload { msg: plain, aad })
         .unwrap_or_default();
@@ -336,7 +356,7 @@ mod tests {
     fn a_sealed_secret_opens_for_its_own_row_and_field_only() {
         let key = DataKey::generate();
         let own = binding();
-        let sealed = key.seal(&secret("s3cret"), &own);
+        let sealed = key.seal(&secret("s3cret"), &own).unwrap();
         assert_eq!(key.open(&sealed, &own).unwrap().expose_secret(), "s3cret");
         let other_user = SecretBinding {
             user: UserId::new(),
@@ -363,8 +383,8 @@ mod tests {
         let key = DataKey::generate();
         let b = binding();
         let text = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
-        let one = key.seal(&secret(text), &b);
-        let two = key.seal(&secret(text), &b);
+        let one = key.seal(&secret(text), &b).unwrap();
+        let two = key.seal(&secret(text), &b).unwrap();
         assert_ne!(one, two, "a fresh nonce each time");
         for sealed in [&one, &two] {
             let bytes = sealed.as_bytes();
@@ -380,7 +400,7 @@ mod tests {
         let old = MasterKey::generate();
         let data = DataKey::generate();
         let b = binding();
-        let sealed = data.seal(&secret("kept"), &b);
+        let sealed = data.seal(&secret("kept"), &b).unwrap();
         let wrapped = data.wrap(&old);
         let stranger = MasterKey::generate();
         assert_eq!(
@@ -403,25 +423,39 @@ mod tests {
     }
 
     #[test]
-    fn a_master_key_is_32_bytes_of_base64_and_never_prints() {
+    fn a_master_key_is_32_bytes_of_hex_and_never_prints() {
         let key = MasterKey::generate();
-        let text = key.to_base64();
-        let again = MasterKey::from_base64(&format!("{}\n", text.expose_secret())).unwrap();
+        let text = key.to_hex();
+        let again = MasterKey::from_hex(&format!("{}\n", text.expose_secret())).unwrap();
         assert_eq!(again.0.as_slice(), key.0.as_slice());
         assert!(!format!("{key:?}").contains(text.expose_secret()));
-        let short = STANDARD.encode([7u8; 16]);
-        for bad in ["", "not base64!", short.as_str()] {
-            let err = MasterKey::from_base64(bad).unwrap_err();
+        let short = hex::encode([7u8; 16]);
+        for bad in ["", "not hex!", short.as_str()] {
+            let err = MasterKey::from_hex(bad).unwrap_err();
             assert!(matches!(err, SecretError::InvalidMasterKey { .. }), "{bad}");
-            assert!(err.to_string().contains("openssl rand -base64 32"));
+            assert!(err.to_string().contains("openssl rand -hex 32"));
         }
+    }
+
+    #[test]
+    fn a_secret_over_the_bound_is_refused_not_stored() {
+        let key = DataKey::generate();
+        let long = "a".repeat(SECRET_MAX_BYTES + 1);
+        assert_eq!(
+            key.seal(&secret(&long), &binding()).unwrap_err(),
+            SecretError::TooLong {
+                bytes: SECRET_MAX_BYTES + 1
+            }
+        );
+        let longest = "a".repeat(SECRET_MAX_BYTES);
+        assert!(key.seal(&secret(&longest), &binding()).is_ok());
     }
 
     #[test]
     fn bytes_not_in_the_sealed_format_are_unreadable() {
         let key = DataKey::generate();
         let b = binding();
-        let mut other_version = key.seal(&secret("x"), &b).as_bytes().to_vec();
+        let mut other_version = key.seal(&secret("x"), &b).unwrap().as_bytes().to_vec();
         other_version[0] = 2;
         for bytes in [Vec::new(), vec![VERSION; 10], other_version] {
             assert!(matches!(
@@ -437,7 +471,7 @@ mod tests {
         fn any_flipped_bit_is_caught(text in "[ -~]{1,80}", bit in 0usize..1024) {
             let key = DataKey::generate();
             let b = binding();
-            let sealed = key.seal(&secret(&text), &b);
+            let sealed = key.seal(&secret(&text), &b).unwrap();
             let opened = key.open(&sealed, &b).unwrap();
             prop_assert_eq!(opened.expose_secret(), text.as_str());
             let mut bytes = sealed.as_bytes().to_vec();
